@@ -1,0 +1,46 @@
+# The README's two commands are `make run` and `make test`; .ci/run calls `make test`.
+GO      ?= go
+BIN     := bin/uploadsets
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run build test test-go test-web deps vet fmt-check web web-check bench clean
+
+run:
+	$(GO) run ./cmd/uploadsets serve -config config.hcl
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/uploadsets
+
+# Everything CI runs: static checks, the Go suite (unit, HTTP tables, e2e of the built
+# binary with the race detector, fuzz seed corpora) and the browser test of the page.
+test: deps fmt-check vet test-go test-web
+
+deps:
+	cd e2e/js && npm ci --no-audit --no-fund
+	cd web && npm ci --no-audit --no-fund
+	@test -x $(CHROMIUM) || { echo "Chromium is missing: apt-get install -y chromium (.ci/run does it)"; exit 1; }
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed: $$out"; exit 1; }
+
+vet:
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -race -count=1 -timeout 10m ./...
+
+test-web: build
+	cd web && UPLOADSETS_BIN=$(CURDIR)/$(BIN) node --test test/
+
+# Rebuild the page's bundle from the lockfile; web-check fails if the committed one differs.
+web:
+	cd web && npm ci --no-audit --no-fund && node build.mjs
+
+web-check: web
+	git diff --exit-code -- web/dist
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+clean:
+	rm -rf bin data uploads

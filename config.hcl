@@ -1,0 +1,37 @@
+# uploadsets configuration. Check it with `uploadsets check -config config.hcl`.
+# Relative paths are resolved against the directory of this file.
+
+listen     = "127.0.0.1:8080"        # host:port the server listens on
+public_url = "http://127.0.0.1:8080" # base of the URLs handed to clients; "" = the request's Host
+data_dir   = "./data"                # partial uploads live here until they complete
+max_size   = "1GiB"                  # server-wide cap; B, KB, MB, GB, KiB, MiB, GiB
+
+uploads_default_dest = "./uploads" # a set without destination stores in <this>/<set>
+uploads_default_url  = ""          # a set without url is served from <this><set>/, or by uploadsets when ""
+
+expire_after = "24h" # unfinished uploads are deleted after this long without progress
+
+# Extensions are lists such as ["jpg", "png"] or presets: text, documents, data, images,
+# audio, scripts, archives, executables, defaults (text + documents + images + data) and
+# all. Combine them with concat(images, ["heic"]); exclude with all_except(executables).
+
+set "photos" {
+  extensions = images    # jpg jpe jpeg png gif svg bmp webp
+  allow      = ["heic"]  # added to extensions (iPhone photos)
+  deny       = ["svg"]   # removed from them: SVG can carry scripts
+  max_size   = "16MiB"
+  naming     = "original" # keep the (sanitised) client name; photo_1.jpg on conflict
+}
+
+set "documents" {
+  extensions = concat(documents, text, ["pdf"])
+  max_size   = "64MiB"
+}
+
+set "attachments" {
+  extensions = all_except(executables) # anything but so, exe, dll
+  naming     = "uuid"                   # a random-looking name; only the extension is kept
+  max_size   = "256MiB"
+  # destination = "./uploads/attachments"            # the default
+  # url         = "https://files.example.com/attachments/" # when another server publishes them
+}

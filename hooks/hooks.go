@@ -1,0 +1,218 @@
+// Package hooks adapts an upload set's policy to tusd: the callbacks tusd calls when an
+// upload is created, finished or terminated, and the one table that turns policy errors
+// into HTTP responses.
+package hooks
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/uploadsets/uploadsets/internal/diskstore"
+	"github.com/uploadsets/uploadsets/sets"
+)
+
+// Store is what the hooks need of the upload store.
+type Store interface {
+	Record(id string) (diskstore.Record, error)
+	DataPath(id string) string
+	MarkPlaced(id, name, url string) error
+	Reject(id, reason string) error
+}
+
+// Placer moves finished data into the set's destination under the first free name.
+type Placer interface {
+	Place(ctx context.Context, src string, names iter.Seq[string]) (string, error)
+}
+
+// Set enforces one upload set's policy on tusd's events.
+type Set struct {
+	Set    *sets.Set
+	Store  Store
+	Placer Placer
+	// PublicURL is the server's base URL without a trailing slash; when empty, file
+	// URLs are built from the request's Host.
+	PublicURL string
+	Log       hclog.Logger
+	// Events, when set, is told what happened to each upload (metrics).
+	Events func(set string, ev Event)
+}
+
+// Event names an outcome worth counting.
+type Event string
+
+const (
+	EventRefused  Event = "refused"  // at creation, by policy
+	EventPlaced   Event = "placed"   // finished and moved into the destination
+	EventRejected Event = "rejected" // finished, then failed a content check
+)
+
+// Config fills in the tusd callbacks of c.
+func (h *Set) Config(c *handler.Config) {
+	c.PreUploadCreateCallback = h.PreCreate
+	c.PreFinishResponseCallback = h.PreFinish
+}
+
+// ClientName is the file name a client sent, under either spelling in use: tus-js-client
+// examples send "filename", Uppy sends "name".
+func ClientName(meta handler.MetaData) string {
+	if n := meta["filename"]; n != "" {
+		return n
+	}
+	return meta["name"]
+}
+
+// ClientType is the media type a client declared ("filetype", or Uppy's "type").
+func ClientType(meta handler.MetaData) string {
+	if t := meta["filetype"]; t != "" {
+		return t
+	}
+	return meta["type"]
+}
+
+// PreCreate refuses, before a byte is stored, an upload the set's policy can already
+// rule out from its declared name and length.
+func (h *Set) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error) {
+	name := ClientName(ev.Upload.MetaData)
+	if err := h.Set.Admit(name, ev.Upload.Size); err != nil {
+		h.emit(EventRefused)
+		h.Log.Info("UploadRefused", "name", name, "size", ev.Upload.Size, "reason", err)
+		return handler.HTTPResponse{}, handler.FileInfoChanges{}, responseError(err)
+	}
+	return handler.HTTPResponse{}, handler.FileInfoChanges{}, nil
+}
+
+// PreFinish places a finished upload and tells the client where it went.
+func (h *Set) PreFinish(ev handler.HookEvent) (handler.HTTPResponse, error) {
+	// The request may be cancelled by now (a client giving up, a lock hand-off);
+	// placement still has to run to the end once started.
+	ctx := context.WithoutCancel(ev.Context)
+	name, fileURL, err := h.Finish(ctx, ev.Upload.ID, h.baseURL(ev.HTTPRequest))
+	if err != nil {
+		return handler.HTTPResponse{}, responseError(err)
+	}
+	return handler.HTTPResponse{Header: handler.HTTPHeader{
+		"Upload-File-Name": url.PathEscape(name),
+		"Upload-File-Url":  fileURL,
+	}}, nil
+}
+
+// Finish places a complete upload (or finds where it was placed) and records the
+// result with the store. It is also run at startup for uploads that were complete but
+// not yet placed when the server stopped; base is then the configured public URL.
+func (h *Set) Finish(ctx context.Context, id, base string) (name, fileURL string, err error) {
+	rec, err := h.Store.Record(id)
+	if err != nil {
+		return "", "", err
+	}
+	if rec.State == diskstore.Placed {
+		return rec.Name, rec.URL, nil
+	}
+	if !rec.Complete() {
+		return "", "", handler.ErrUploadNotFinished
+	}
+	safe, err := sets.SafeName(ClientName(rec.MetaData))
+	if err != nil {
+		// Admit let it in, so the name was usable then; nothing to place now.
+		return "", "", err
+	}
+	if err := h.checkContent(id, safe); err != nil {
+		return "", "", err
+	}
+	name, err = h.Placer.Place(ctx, h.Store.DataPath(id), h.Set.Candidates(safe, id))
+	if err != nil {
+		h.Log.Error("PlaceFailed", "id", id, "error", err)
+		return "", "", diskstore.ErrInternal
+	}
+	fileURL = h.FileURL(base, name)
+	if err := h.Store.MarkPlaced(id, name, fileURL); err != nil {
+		return "", "", err
+	}
+	h.emit(EventPlaced)
+	h.Log.Info("UploadPlaced", "id", id, "name", name, "size", rec.Size)
+	return name, fileURL, nil
+}
+
+// checkContent rejects an upload whose bytes are not what its extension claims: the
+// data is removed and the record keeps the reason, so that neither a HEAD nor a retry
+// can make it look like a success.
+func (h *Set) checkContent(id, safe string) error {
+	ext := sets.Ext(safe)
+	detected, ok, err := sniff(h.Store.DataPath(id), ext)
+	if err != nil {
+		h.Log.Error("SniffFailed", "id", id, "error", err)
+		return diskstore.ErrInternal
+	}
+	if ok {
+		return nil
+	}
+	perr := h.Set.ContentMismatch(safe, ext, detected)
+	if err := h.Store.Reject(id, perr.Error()); err != nil {
+		return err
+	}
+	h.emit(EventRejected)
+	h.Log.Info("UploadRejected", "id", id, "name", safe, "detected", detected)
+	return perr
+}
+
+// FileURL is where a placed file is served: under the set's own url, or by this
+// server under /files/<set>/.
+func (h *Set) FileURL(base, name string) string {
+	if h.Set.URL != "" {
+		return h.Set.URL + url.PathEscape(name)
+	}
+	return base + "/files/" + h.Set.Name + "/" + url.PathEscape(name)
+}
+
+func (h *Set) baseURL(r handler.HTTPRequest) string {
+	if h.PublicURL != "" {
+		return h.PublicURL
+	}
+	if host := r.Header.Get("Host"); host != "" && !strings.ContainsAny(host, "/\\ ") {
+		return "http://" + host
+	}
+	return ""
+}
+
+func (h *Set) emit(ev Event) {
+	if h.Events != nil {
+		h.Events(h.Set.Name, ev)
+	}
+}
+
+// responses maps policy rules to what the client is told; the first match wins.
+var responses = []struct {
+	rule   error
+	code   string
+	status int
+}{
+	{sets.ErrNoName, "ERR_FILE_NAME_MISSING", http.StatusBadRequest},
+	{sets.ErrExtension, "ERR_EXTENSION_NOT_ALLOWED", http.StatusUnsupportedMediaType},
+	{sets.ErrTooLarge, "ERR_UPLOAD_TOO_LARGE", http.StatusRequestEntityTooLarge},
+	{sets.ErrContent, "ERR_CONTENT_MISMATCH", http.StatusUnprocessableEntity},
+}
+
+// responseError turns err into the error tusd answers with. Policy errors carry their
+// own plain-words message; tusd errors pass through; anything else becomes a bare
+// "internal error", since its text may hold paths.
+func responseError(err error) error {
+	var pe *sets.PolicyError
+	if errors.As(err, &pe) {
+		for _, r := range responses {
+			if errors.Is(err, r.rule) {
+				return handler.NewError(r.code, pe.Error(), r.status)
+			}
+		}
+	}
+	var he handler.Error
+	if errors.As(err, &he) {
+		return he
+	}
+	return diskstore.ErrInternal
+}

@@ -1,0 +1,291 @@
+// Package diskstore keeps partial uploads and their state on local disk, as a tusd
+// DataStore.
+//
+// It keeps tusd filestore's layout (<id> holds the bytes, <id>.info the JSON FileInfo)
+// but not its writes: filestore rewrites .info in place (a crash leaves it torn), copies
+// through 32 KiB reads, and loses track of an upload once its bytes have moved away.
+// Here every record is written to a temp file, synced and renamed; the record also
+// carries the upload's state after completion (placed, rejected), so that state lives
+// with the store and not in one process's memory.
+package diskstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tus/tusd/v2/pkg/handler"
+)
+
+// State is where an upload stands once its bytes are all in.
+type State string
+
+const (
+	// Receiving: bytes are still arriving, or all arrived and placement is pending.
+	Receiving State = ""
+	// Placed: the bytes were moved into the set's destination under Record.Name.
+	Placed State = "placed"
+	// Rejected: the bytes failed a check after completion and were removed.
+	Rejected State = "rejected"
+)
+
+// Record is what the store keeps about one upload. The embedded FileInfo is written
+// exactly as tusd's filestore writes it, so the files stay readable by tusd's tools.
+type Record struct {
+	handler.FileInfo
+	State   State  `json:",omitempty"`
+	Name    string `json:",omitempty"` // final name in the destination, once placed
+	URL     string `json:",omitempty"` // where the placed file is served
+	Reason  string `json:",omitempty"` // why it was rejected, in words for the client
+	Created time.Time
+}
+
+// Complete reports whether every byte of the upload has arrived.
+func (r Record) Complete() bool { return !r.SizeIsDeferred && r.Offset == r.Size }
+
+var idPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// ValidID reports whether id has the shape of an ID this store hands out. Anything else
+// is refused before it becomes part of a path.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+var (
+	// ErrStorageFull is answered when the disk is full. It is a 5xx so that clients
+	// retry, and the bytes written before the error stay acknowledged.
+	ErrStorageFull = handler.NewError("ERR_STORAGE_FULL", "the server has no space left to store this upload; retry later", http.StatusServiceUnavailable)
+	// ErrInternal replaces internal errors in responses: their text holds paths.
+	ErrInternal = handler.NewError("ERR_INTERNAL_SERVER_ERROR", "internal error", http.StatusInternalServerError)
+	// ErrPlacedFile refuses to terminate an upload whose file is already in place.
+	ErrPlacedFile = handler.NewError("ERR_UPLOAD_COMPLETE", "this upload is complete and its file is in place; it cannot be terminated through the upload URL", http.StatusForbidden)
+)
+
+// Store is a tusd DataStore in one directory, for one upload set.
+type Store struct {
+	dir string
+	log hclog.Logger
+	now func() time.Time
+}
+
+// New opens (creating if needed) a store in dir.
+func New(dir string, log hclog.Logger) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	return &Store{dir: dir, log: log, now: time.Now}, nil
+}
+
+// UseIn composes the store into tusd. It deliberately leaves out concatenation and
+// deferred length: both create bytes that the creation-time policy never saw.
+func (s *Store) UseIn(c *handler.StoreComposer) {
+	c.UseCore(s)
+	c.UseTerminater(s)
+	c.UseContentServer(s)
+}
+
+func (s *Store) binPath(id string) string  { return filepath.Join(s.dir, id) }
+func (s *Store) infoPath(id string) string { return filepath.Join(s.dir, id+".info") }
+
+// NewUpload creates the empty data file and the record.
+func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
+	if info.ID == "" {
+		var b [16]byte
+		rand.Read(b[:])
+		info.ID = hex.EncodeToString(b[:])
+	}
+	if !ValidID(info.ID) {
+		return nil, s.internal("NewUpload", info.ID, fmt.Errorf("invalid upload ID %q", info.ID))
+	}
+	info.Storage = map[string]string{"Type": "uploadsets-disk", "Path": s.binPath(info.ID), "InfoPath": s.infoPath(info.ID)}
+	rec := Record{FileInfo: info, Created: s.now().UTC()}
+
+	f, err := os.OpenFile(s.binPath(info.ID), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return nil, s.internal("NewUpload", info.ID, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, s.internal("NewUpload", info.ID, err)
+	}
+	if err := s.writeRecord(rec); err != nil {
+		os.Remove(s.binPath(info.ID))
+		return nil, err
+	}
+	return &upload{store: s, rec: rec}, nil
+}
+
+// GetUpload loads the record. The offset is the data file's size: whatever reached the
+// disk counts, so a crash never makes a client re-send, nor skip, acknowledged bytes.
+func (s *Store) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
+	rec, err := s.Record(id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.State == Rejected {
+		return nil, rejectedError(rec.Reason)
+	}
+	return &upload{store: s, rec: rec}, nil
+}
+
+// Record returns what the store knows of one upload, with its current offset.
+func (s *Store) Record(id string) (Record, error) {
+	if !ValidID(id) {
+		return Record{}, handler.ErrNotFound
+	}
+	data, err := os.ReadFile(s.infoPath(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Record{}, handler.ErrNotFound
+	}
+	if err != nil {
+		return Record{}, s.internal("ReadRecord", id, err)
+	}
+	var rec Record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return Record{}, s.internal("ReadRecord", id, err)
+	}
+	switch rec.State {
+	case Placed:
+		rec.Offset = rec.Size
+	case Rejected:
+		rec.Offset = 0
+	default:
+		st, err := os.Stat(s.binPath(id))
+		if errors.Is(err, fs.ErrNotExist) {
+			return Record{}, handler.ErrNotFound
+		}
+		if err != nil {
+			return Record{}, s.internal("StatUpload", id, err)
+		}
+		rec.Offset = st.Size()
+	}
+	return rec, nil
+}
+
+// DataPath is where the bytes of an upload that is not yet placed live.
+func (s *Store) DataPath(id string) string { return s.binPath(id) }
+
+// MarkPlaced records that the upload's bytes now live at name in the destination, then
+// removes the data file. The record is written first: a crash in between leaves a data
+// file that Sweep removes, never a placed file the store does not know about.
+func (s *Store) MarkPlaced(id, name, url string) error {
+	rec, err := s.Record(id)
+	if err != nil {
+		return err
+	}
+	rec.State, rec.Name, rec.URL = Placed, name, url
+	if err := s.writeRecord(rec); err != nil {
+		return err
+	}
+	if err := os.Remove(s.binPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("RemoveDataFailed", "id", id, "error", err)
+	}
+	return nil
+}
+
+// Reject removes the data and keeps a record saying why, so that a client asking later
+// learns the reason instead of a bare 404.
+func (s *Store) Reject(id, reason string) error {
+	rec, err := s.Record(id)
+	if err != nil {
+		return err
+	}
+	rec.State, rec.Reason = Rejected, reason
+	if err := s.writeRecord(rec); err != nil {
+		return err
+	}
+	if err := os.Remove(s.binPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("RemoveDataFailed", "id", id, "error", err)
+	}
+	return nil
+}
+
+// writeRecord replaces the record atomically: temp file, fsync, rename, fsync of the
+// directory. A crash leaves the old record or the new one, never a torn one.
+func (s *Store) writeRecord(rec Record) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return s.internal("WriteRecord", rec.ID, err)
+	}
+	tmp, err := os.CreateTemp(s.dir, "."+rec.ID+".info-*")
+	if err != nil {
+		return s.internal("WriteRecord", rec.ID, err)
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), s.infoPath(rec.ID))
+	}
+	if err == nil {
+		err = syncDir(s.dir)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return s.internal("WriteRecord", rec.ID, err)
+	}
+	return nil
+}
+
+// internal logs err, which may hold paths, and returns an error safe to show a client.
+func (s *Store) internal(op, id string, err error) error {
+	if isNoSpace(err) {
+		s.log.Warn("StorageFull", "op", op, "id", id, "error", err)
+		return ErrStorageFull
+	}
+	s.log.Error("StoreError", "op", op, "id", id, "error", err)
+	return ErrInternal
+}
+
+func rejectedError(reason string) error {
+	return handler.NewError("ERR_UPLOAD_REJECTED", reason, http.StatusGone)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// AsTerminatableUpload implements handler.TerminaterDataStore.
+func (s *Store) AsTerminatableUpload(u handler.Upload) handler.TerminatableUpload {
+	return u.(*upload)
+}
+
+// AsServableUpload implements handler.ContentServerDataStore.
+func (s *Store) AsServableUpload(u handler.Upload) handler.ServableUpload {
+	return u.(*upload)
+}
+
+// IDs lists the uploads the store holds a record of.
+func (s *Store) IDs() ([]string, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		if id, ok := strings.CutSuffix(e.Name(), ".info"); ok && ValidID(id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}

@@ -1,0 +1,195 @@
+package diskstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tus/tusd/v2/pkg/handler"
+)
+
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := New(t.TempDir(), hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func create(t *testing.T, s *Store, size int64) string {
+	t.Helper()
+	up, err := s.NewUpload(context.Background(), handler.FileInfo{Size: size, MetaData: handler.MetaData{"filename": "a.txt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := up.GetInfo(context.Background())
+	return info.ID
+}
+
+func write(t *testing.T, s *Store, id string, offset int64, data []byte) int64 {
+	t.Helper()
+	up, err := s.GetUpload(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := up.WriteChunk(context.Background(), offset, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestIDsAreRandom128Bit(t *testing.T) {
+	s := newStore(t)
+	a, b := create(t, s, 1), create(t, s, 1)
+	if !ValidID(a) || !ValidID(b) || a == b {
+		t.Errorf("ids %q, %q: want two distinct 32-hex-digit IDs", a, b)
+	}
+}
+
+func TestOffsetComesFromTheDisk(t *testing.T) {
+	s := newStore(t)
+	id := create(t, s, 10)
+	write(t, s, id, 0, []byte("hello"))
+	// A fresh Store (as after a restart) sees every byte that was written.
+	s2, _ := New(s.dir, hclog.NewNullLogger())
+	rec, err := s2.Record(id)
+	if err != nil || rec.Offset != 5 || rec.Complete() {
+		t.Fatalf("Record = %+v, %v; want offset 5, incomplete", rec, err)
+	}
+	write(t, s2, id, 5, []byte("world"))
+	rec, _ = s2.Record(id)
+	if !rec.Complete() {
+		t.Errorf("offset %d of %d: want complete", rec.Offset, rec.Size)
+	}
+	got, _ := os.ReadFile(s.DataPath(id))
+	if string(got) != "helloworld" {
+		t.Errorf("data = %q", got)
+	}
+}
+
+func TestLargeWritesUseTheLargeBuffer(t *testing.T) {
+	s := newStore(t)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 300_000) // 4.8 MB
+	id := create(t, s, int64(len(data)))
+	// A reader that fills whatever it is given, like a fast socket.
+	if n := write(t, s, id, 0, data); n != int64(len(data)) {
+		t.Fatalf("wrote %d of %d", n, len(data))
+	}
+	got, _ := os.ReadFile(s.DataPath(id))
+	if !bytes.Equal(got, data) {
+		t.Error("data differs")
+	}
+}
+
+func TestPlacedUploadStaysComplete(t *testing.T) {
+	s := newStore(t)
+	id := create(t, s, 3)
+	write(t, s, id, 0, []byte("abc"))
+	if err := s.MarkPlaced(id, "a.txt", "http://x/files/s/a.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.DataPath(id)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("data file still there after placement: %v", err)
+	}
+	up, err := s.GetUpload(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := up.GetInfo(context.Background())
+	if info.Offset != info.Size {
+		t.Errorf("offset %d, size %d: a placed upload must still read as complete", info.Offset, info.Size)
+	}
+	if err := s.AsTerminatableUpload(up).Terminate(context.Background()); !errors.Is(err, ErrPlacedFile) {
+		t.Errorf("Terminate of placed upload = %v, want ErrPlacedFile", err)
+	}
+}
+
+func TestRejectedUploadIsGone(t *testing.T) {
+	s := newStore(t)
+	id := create(t, s, 3)
+	write(t, s, id, 0, []byte("abc"))
+	if err := s.Reject(id, `set "photos" rejected it`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.GetUpload(context.Background(), id)
+	var he handler.Error
+	if !errors.As(err, &he) || he.HTTPResponse.StatusCode != 410 || !strings.Contains(he.Message, "photos") {
+		t.Errorf("GetUpload of rejected = %v; want 410 with the reason", err)
+	}
+	rec, _ := s.Record(id)
+	if rec.State != Rejected || rec.Reason == "" {
+		t.Errorf("record = %+v", rec)
+	}
+	if _, err := os.Stat(s.DataPath(id)); !errors.Is(err, os.ErrNotExist) {
+		t.Error("rejected data not removed")
+	}
+}
+
+func TestTerminateRemovesPartialData(t *testing.T) {
+	s := newStore(t)
+	id := create(t, s, 10)
+	write(t, s, id, 0, []byte("abc"))
+	up, _ := s.GetUpload(context.Background(), id)
+	if err := s.AsTerminatableUpload(up).Terminate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(s.dir)
+	if len(entries) != 0 {
+		t.Errorf("left behind: %v", entries)
+	}
+	if _, err := s.Record(id); !errors.Is(err, handler.ErrNotFound) {
+		t.Errorf("Record after Terminate = %v, want ErrNotFound", err)
+	}
+}
+
+func TestRecordsAreReplacedNotRewritten(t *testing.T) {
+	s := newStore(t)
+	id := create(t, s, 3)
+	before, _ := os.Stat(s.infoPath(id))
+	write(t, s, id, 0, []byte("abc"))
+	s.MarkPlaced(id, "a.txt", "")
+	after, _ := os.Stat(s.infoPath(id))
+	if os.SameFile(before, after) {
+		t.Error("the record was rewritten in place; it must be replaced by rename")
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(s.dir, ".*"))
+	if len(leftovers) != 0 {
+		t.Errorf("temp files left: %v", leftovers)
+	}
+}
+
+func TestForeignIDsNeverTouchTheDisk(t *testing.T) {
+	s := newStore(t)
+	for _, id := range []string{"../../etc/passwd", "", "ABCDEF0123456789ABCDEF0123456789", strings.Repeat("a", 33)} {
+		if _, err := s.GetUpload(context.Background(), id); !errors.Is(err, handler.ErrNotFound) {
+			t.Errorf("GetUpload(%q) = %v, want ErrNotFound", id, err)
+		}
+	}
+	if _, err := s.NewUpload(context.Background(), handler.FileInfo{ID: "../x"}); err == nil {
+		t.Error("NewUpload accepted a path as ID")
+	}
+}
+
+func TestGetReaderServesReceivedBytes(t *testing.T) {
+	s := newStore(t)
+	id := create(t, s, 10)
+	write(t, s, id, 0, []byte("abc"))
+	up, _ := s.GetUpload(context.Background(), id)
+	r, err := up.GetReader(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, _ := io.ReadAll(r)
+	if string(b) != "abc" {
+		t.Errorf("read %q", b)
+	}
+}

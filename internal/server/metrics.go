@@ -1,0 +1,82 @@
+package server
+
+import (
+	"strconv"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/uploadsets/uploadsets/hooks"
+)
+
+// metrics is this server's own registry (no globals): tusd's counters of every set,
+// read at scrape time under one collector with a set label, and the outcomes the
+// hooks report.
+type metrics struct {
+	registry *prometheus.Registry
+	outcomes *prometheus.CounterVec
+	sets     []*uploadSet
+}
+
+var (
+	descRequests = prometheus.NewDesc("uploadsets_requests_total", "tus requests received, by method.", []string{"set", "method"}, nil)
+	descErrors   = prometheus.NewDesc("uploadsets_errors_total", "tus error responses, by code.", []string{"set", "status", "code"}, nil)
+	descBytes    = prometheus.NewDesc("uploadsets_bytes_received_total", "Upload bytes written to storage.", []string{"set"}, nil)
+	descCreated  = prometheus.NewDesc("uploadsets_uploads_created_total", "Uploads created.", []string{"set"}, nil)
+	descFinished = prometheus.NewDesc("uploadsets_uploads_finished_total", "Uploads whose bytes all arrived and that passed the finish checks.", []string{"set"}, nil)
+	descTerm     = prometheus.NewDesc("uploadsets_uploads_terminated_total", "Uploads terminated by their client.", []string{"set"}, nil)
+)
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "uploadsets_upload_outcomes_total",
+			Help: "What became of uploads: refused at creation, placed, or rejected after completion.",
+		}, []string{"set", "outcome"}),
+	}
+	m.registry.MustRegister(m.outcomes,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) register(sets []*uploadSet) {
+	m.sets = sets
+	m.registry.MustRegister(m)
+	for _, us := range sets {
+		for _, o := range []hooks.Event{hooks.EventRefused, hooks.EventPlaced, hooks.EventRejected} {
+			m.outcomes.WithLabelValues(us.set.Name, string(o))
+		}
+	}
+}
+
+func (m *metrics) event(set string, ev hooks.Event) {
+	m.outcomes.WithLabelValues(set, string(ev)).Inc()
+}
+
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRequests, descErrors, descBytes, descCreated, descFinished, descTerm} {
+		ch <- d
+	}
+}
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v *uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(atomic.LoadUint64(v)), labels...)
+	}
+	for _, us := range m.sets {
+		tm, name := us.tus.Metrics, us.set.Name
+		for method, v := range tm.RequestsTotal {
+			counter(descRequests, v, name, method)
+		}
+		for key, v := range tm.ErrorsTotal.Load() {
+			counter(descErrors, v, name, strconv.Itoa(key.StatusCode), key.ErrorCode)
+		}
+		counter(descBytes, tm.BytesReceived, name)
+		counter(descCreated, tm.UploadsCreated, name)
+		counter(descFinished, tm.UploadsFinished, name)
+		counter(descTerm, tm.UploadsTerminated, name)
+	}
+}

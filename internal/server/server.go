@@ -1,0 +1,160 @@
+// Package server is the uploadsets HTTP server: one tusd handler per upload set on a
+// gorilla/mux router, the file server, the JSON API, health, metrics and the web page,
+// and the daemon's lifecycle.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/hashicorp/go-hclog"
+	"github.com/tus/tusd/v2/pkg/handler"
+	"github.com/tus/tusd/v2/pkg/memorylocker"
+
+	"github.com/uploadsets/uploadsets/hooks"
+	"github.com/uploadsets/uploadsets/internal/diskstore"
+	"github.com/uploadsets/uploadsets/internal/placement"
+	"github.com/uploadsets/uploadsets/sets"
+)
+
+// uploadSet is one set at run time.
+type uploadSet struct {
+	set   *sets.Set
+	store *diskstore.Store
+	dest  *placement.Dir
+	hooks *hooks.Set
+	tus   *handler.UnroutedHandler
+}
+
+// Server serves every upload set of one config.
+type Server struct {
+	cfg     *sets.Config
+	log     hclog.Logger
+	sets    map[string]*uploadSet
+	order   []*uploadSet
+	router  *mux.Router
+	metrics *metrics
+	// base is cancelled with handler.ErrServerShutdown on shutdown: tusd then stops
+	// reading bodies, keeps what it received and answers 503, so in-flight PATCHes end
+	// promptly and their clients resume later.
+	base       context.Context
+	cancelBase context.CancelCauseFunc
+}
+
+// New builds the server for cfg: it opens every set's store and destination.
+func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
+	s := &Server{cfg: cfg, log: log, sets: map[string]*uploadSet{}}
+	s.base, s.cancelBase = context.WithCancelCause(context.Background())
+	s.metrics = newMetrics()
+	for _, set := range cfg.Sets {
+		us, err := s.openSet(set)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("set %q: %w", set.Name, err)
+		}
+		s.sets[set.Name] = us
+		s.order = append(s.order, us)
+	}
+	s.metrics.register(s.order)
+	s.router = s.routes()
+	s.placePending(context.Background())
+	return s, nil
+}
+
+func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
+	log := s.log.Named(set.Name)
+	store, err := diskstore.New(filepath.Join(s.cfg.DataDir, set.Name), log)
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	dest, err := placement.OpenDir(set.Destination)
+	if err != nil {
+		return nil, fmt.Errorf("destination: %w", err)
+	}
+	us := &uploadSet{set: set, store: store, dest: dest}
+	us.hooks = &hooks.Set{
+		Set: set, Store: store, Placer: dest, PublicURL: s.cfg.PublicURL, Log: log,
+		Events: s.metrics.event,
+	}
+
+	composer := handler.NewStoreComposer()
+	store.UseIn(composer)
+	// In-process lock with prompt hand-off: a new request for an upload asks the
+	// holder to stop, and the holder's body read is cut at once (tusd's filelocker
+	// would poll every 2 s). Swappable for a distributed lock through this one call.
+	memorylocker.New().UseIn(composer)
+
+	cors := handler.DefaultCorsConfig
+	cors.ExposeHeaders += ", Upload-File-Name, Upload-File-Url, Upload-Expires"
+	tc := handler.Config{
+		StoreComposer: composer,
+		BasePath:      s.cfg.PublicURL + "/uploads/" + set.Name + "/",
+		// The set's size rule is enforced by the creation hook, which can say which
+		// set and which rule; tusd's own check would answer first with neither.
+		MaxSize:                          0,
+		Cors:                             &cors,
+		Logger:                           newTusLogger(log.Named("tus")),
+		GracefulRequestCompletionTimeout: 10 * time.Second,
+		AcquireLockTimeout:               20 * time.Second,
+		NetworkTimeout:                   60 * time.Second,
+	}
+	us.hooks.Config(&tc)
+	if us.tus, err = handler.NewUnroutedHandler(tc); err != nil {
+		return nil, err
+	}
+	return us, nil
+}
+
+// Handler is the whole HTTP surface.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// Serve serves on ln until ctx is done, then shuts down: it stops accepting, cuts
+// in-flight uploads (which keep what they received) and waits for handlers, up to
+// the configured shutdown timeout.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.router,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return s.base },
+		ErrorLog:          s.log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("Serving", "url", "http://"+ln.Addr().String(), "sets", len(s.order))
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("ShuttingDown", "timeout", s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	s.cancelBase(handler.ErrServerShutdown)
+	err := srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		srv.Close()
+		return fmt.Errorf("shutdown timed out after %s", s.cfg.ShutdownTimeout)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return err
+}
+
+// Close releases the sets' destinations.
+func (s *Server) Close() {
+	for _, us := range s.order {
+		us.dest.Close()
+	}
+}
+
+func (s *Server) set(r *http.Request) *uploadSet { return s.sets[mux.Vars(r)["set"]] }

@@ -1,0 +1,47 @@
+package server
+
+import (
+	"context"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/exp/slog"
+)
+
+// tusLog hands tusd's slog records to the hclog root. tusd logs several lines per
+// request at Info, which costs real time per upload; only its warnings and errors pass,
+// and uploadsets logs its own events (UploadPlaced, UploadRefused...) instead.
+type tusLog struct {
+	log   hclog.Logger
+	attrs []any
+}
+
+func newTusLogger(log hclog.Logger) *slog.Logger {
+	return slog.New(&tusLog{log: log})
+}
+
+func (h *tusLog) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (h *tusLog) Handle(_ context.Context, r slog.Record) error {
+	args := append([]any(nil), h.attrs...)
+	r.Attrs(func(a slog.Attr) bool {
+		args = append(args, a.Key, a.Value.Any())
+		return true
+	})
+	if r.Level >= slog.LevelError {
+		h.log.Error(r.Message, args...)
+	} else {
+		h.log.Warn(r.Message, args...)
+	}
+	return nil
+}
+
+func (h *tusLog) WithAttrs(attrs []slog.Attr) slog.Handler {
+	n := &tusLog{log: h.log, attrs: append([]any(nil), h.attrs...)}
+	for _, a := range attrs {
+		n.attrs = append(n.attrs, a.Key, a.Value.Any())
+	}
+	return n
+}
+
+// WithGroup is not used by tusd; groups are flattened.
+func (h *tusLog) WithGroup(string) slog.Handler { return h }

@@ -1,0 +1,153 @@
+package sets
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// Config is a decoded, validated config file. Paths are absolute: relative paths in the
+// file are resolved against the directory of the config file, so that
+// `uploadsets serve -config /etc/uploadsets/config.hcl` finds its data next to it
+// whatever the working directory.
+type Config struct {
+	Filename        string        // the file it was loaded from, as given
+	Listen          string        // default "127.0.0.1:8080"
+	PublicURL       string        // without trailing slash; "" = derive from the request's Host
+	DataDir         string        // absolute; default "./data"
+	MaxSize         int64         // server-wide cap in bytes; default 1GiB
+	DefaultDest     string        // uploads_default_dest, absolute; default "./uploads"
+	DefaultURL      string        // uploads_default_url, as written ("" default)
+	ExpireAfter     time.Duration // abandoned partial uploads are removed after this; default 24h
+	ShutdownTimeout time.Duration // default 30s
+	Sets            []*Set        // in file order
+}
+
+var rootSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "listen"},
+		{Name: "public_url"},
+		{Name: "data_dir"},
+		{Name: "max_size"},
+		{Name: "uploads_default_dest"},
+		{Name: "uploads_default_url"},
+		{Name: "expire_after"},
+		{Name: "shutdown_timeout"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "set", LabelNames: []string{"name"}}},
+}
+
+// Load reads and decodes a config file. It reports every problem it finds, each with a
+// position; the *Config is nil when the diagnostics hold an error.
+func Load(filename string) (*Config, hcl.Diagnostics) {
+	src, err := os.ReadFile(filename)
+	if err != nil {
+		return nil, hcl.Diagnostics{errorAt(fileStart(filename), fmt.Sprintf("cannot read config: %v", err))}
+	}
+	return Parse(src, filename)
+}
+
+// Parse decodes in-memory source; filename is used in positions and to resolve
+// relative paths.
+func Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
+	base, err := filepath.Abs(filepath.Dir(filename))
+	if err != nil {
+		return nil, hcl.Diagnostics{errorAt(fileStart(filename), fmt.Sprintf("cannot resolve the config's directory: %v", err))}
+	}
+	// Keep decoding after syntax errors: the parser recovers at the next line, and the
+	// rest of the file still deserves to be checked in the same run.
+	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	d := &decoder{base: base}
+	for _, diag := range diags {
+		if diag.Severity == hcl.DiagError && diag.Subject != nil {
+			d.broken = append(d.broken, *diag.Subject)
+		}
+	}
+	var cfg *Config
+	if file != nil && file.Body != nil {
+		cfg = d.config(file.Body, filename)
+	}
+	diags = append(diags, d.diags...)
+	for _, diag := range diags {
+		if diag.Subject == nil {
+			diag.Subject = fileStart(filename).Ptr()
+		}
+	}
+	sortDiags(diags)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return cfg, diags
+}
+
+func fileStart(filename string) hcl.Range {
+	return hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}
+}
+
+// decoder collects diagnostics while filling a Config, so every step can keep going
+// after a problem.
+type decoder struct {
+	base   string // directory relative paths are resolved against
+	broken []hcl.Range
+	diags  hcl.Diagnostics
+}
+
+func (d *decoder) add(diags ...*hcl.Diagnostic) { d.diags = append(d.diags, diags...) }
+
+// succeeds runs step and reports whether it added no diagnostic.
+func (d *decoder) succeeds(step func()) bool {
+	n := len(d.diags)
+	step()
+	return len(d.diags) == n
+}
+
+// parsed reports whether attr's value came through the parser intact. A value with a
+// syntax error in it is what the parser salvaged, not what the operator wrote, so
+// judging it would only add noise to the syntax error already reported.
+func (d *decoder) parsed(attr *hcl.Attribute) bool {
+	r := attr.Expr.Range()
+	for _, b := range d.broken {
+		if r.Overlaps(b) || r.ContainsOffset(b.Start.Byte) || b.Start.Byte == r.End.Byte {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *decoder) config(body hcl.Body, filename string) *Config {
+	content, diags := body.Content(rootSchema)
+	d.add(diags...)
+	cfg := &Config{
+		Filename:        filename,
+		Listen:          "127.0.0.1:8080",
+		DataDir:         d.path("./data"),
+		MaxSize:         1 << 30,
+		DefaultDest:     d.path("./uploads"),
+		ExpireAfter:     24 * time.Hour,
+		ShutdownTimeout: 30 * time.Second,
+	}
+	attrs := content.Attributes
+	d.listen(attrs["listen"], &cfg.Listen)
+	if d.baseURL(attrs["public_url"], &cfg.PublicURL) {
+		cfg.PublicURL = trimSlash(cfg.PublicURL)
+	}
+	// Sets are checked against data_dir and max_size unless those were wrong themselves:
+	// the defaults standing in for them would give confusing errors.
+	dataDirOK := d.succeeds(func() { d.dir(attrs["data_dir"], &cfg.DataDir) })
+	maxSizeOK := d.succeeds(func() { d.size(attrs["max_size"], &cfg.MaxSize) })
+	d.dir(attrs["uploads_default_dest"], &cfg.DefaultDest)
+	d.baseURL(attrs["uploads_default_url"], &cfg.DefaultURL)
+	d.duration(attrs["expire_after"], &cfg.ExpireAfter)
+	d.duration(attrs["shutdown_timeout"], &cfg.ShutdownTimeout)
+
+	sets := d.sets(content.Blocks, cfg, maxSizeOK, attrs["uploads_default_dest"])
+	d.checkDestinations(cfg, attrs["data_dir"], dataDirOK, sets)
+	for _, s := range sets {
+		cfg.Sets = append(cfg.Sets, s.Set)
+	}
+	return cfg
+}

@@ -1,0 +1,225 @@
+package sets
+
+import (
+	"crypto/sha256"
+	"errors"
+	"iter"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Naming is how a set names placed files.
+type Naming string
+
+const (
+	// NamingOriginal keeps the sanitised client name and adds _1, _2... on conflict.
+	NamingOriginal Naming = "original"
+	// NamingUUID names files with a UUID derived from the upload, keeping the extension.
+	NamingUUID Naming = "uuid"
+)
+
+// maxName is the file name limit of every common filesystem (in bytes on Linux ext4/xfs).
+const maxName = 255
+
+// maxTries bounds NamingOriginal's conflict suffixes, so a full directory ends in an
+// error rather than an endless scan.
+const maxTries = 10000
+
+var errNoUsableName = errors.New("no usable file name")
+
+// SafeName reduces a client-supplied name to one safe base-name component: no
+// separators, no control or formatting characters, valid NFC UTF-8, no leading dot,
+// at most 255 bytes, a lower-case extension and never a Windows device name. It is
+// deterministic and idempotent, so checking a name and placing it agree.
+func SafeName(hint string) (string, error) {
+	// One pass nearly always settles the name. The steps can undo each other only in
+	// contrived cases (a cut exposing an upper-case extension, lower-casing that
+	// lengthens a name past the cap), so repeat to a fixed point; returning only fixed
+	// points is what makes SafeName idempotent.
+	s := hint
+	for range 4 {
+		next := clean(s)
+		if next == s {
+			if s == "" {
+				return "", errNoUsableName
+			}
+			return s, nil
+		}
+		s = next
+	}
+	return "", errNoUsableName
+}
+
+func clean(s string) string {
+	s = strings.ToValidUTF8(s, "")
+	// Clients send paths (old browsers sent C:\fakepath\...); only the last component
+	// is the name.
+	if i := strings.LastIndexAny(s, `/\`); i >= 0 {
+		s = s[i+1:]
+	}
+	// Category C covers NUL and control characters, but also the bidi overrides used to
+	// make "gpj.exe" display as "exe.jpg", and unassigned code points whose meaning a
+	// later Unicode version could change.
+	s = strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.C, r) || !unicode.IsGraphic(r) && !unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, s)
+	// One spelling per name: macOS sends NFD, everyone else NFC.
+	s = norm.NFC.String(s)
+	// Windows drops trailing dots and spaces silently, and a leading dot hides a file
+	// (or makes it .htaccess).
+	s = strings.TrimFunc(s, func(r rune) bool { return r == '.' || unicode.IsSpace(r) })
+	s = replaceUnsafe(s)
+	if s == "" {
+		return ""
+	}
+	if reservedOnWindows(s) {
+		s = "_" + s
+	}
+	base, ext := splitExt(s)
+	return capName(base + strings.ToLower(ext))
+}
+
+// replaceUnsafe turns characters that mean something in paths, URLs or shells into "_",
+// and each run of whitespace into a single "_".
+func replaceUnsafe(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			if !space {
+				b.WriteByte('_')
+			}
+			space = true
+			continue
+		}
+		space = false
+		if strings.ContainsRune(`<>:"|?*%#;`, r) {
+			r = '_'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// reservedOnWindows reports names Windows treats as devices, with or without an
+// extension ("con.txt" opens the console); the superscript digits count too.
+func reservedOnWindows(s string) bool {
+	stem, _, _ := strings.Cut(s, ".")
+	switch strings.ToUpper(stem) {
+	case "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$":
+		return true
+	}
+	for _, p := range []string{"COM", "LPT"} {
+		if len(stem) > 3 && strings.EqualFold(stem[:3], p) {
+			if d := stem[3:]; len(d) == 1 && d[0] >= '1' && d[0] <= '9' || d == "¹" || d == "²" || d == "³" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// capName shortens s to maxName bytes, keeping the extension by cutting the base. An
+// extension too long to leave room for any base is cut along with the rest.
+func capName(s string) string {
+	if len(s) <= maxName {
+		return s
+	}
+	base, ext := splitExt(s)
+	if len(ext) <= maxName-utf8.UTFMax {
+		s = truncate(base, maxName-len(ext)) + ext
+	} else {
+		s = truncate(s, maxName)
+	}
+	// A cut can end the name in a dot, which Windows would drop.
+	return strings.TrimRight(s, ".")
+}
+
+// truncate cuts s to at most n bytes without splitting a rune.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// splitExt splits at the last dot: "a.tar.gz" is ("a.tar", ".gz"). A name's first
+// character is never its dot, so ".htaccess"-like names never come back from SafeName.
+func splitExt(s string) (base, ext string) {
+	i := strings.LastIndexByte(s, '.')
+	if i <= 0 {
+		return s, ""
+	}
+	return s[:i], s[i:]
+}
+
+// Ext returns the lower-cased extension of a name, without the dot ("" if none).
+func Ext(name string) string {
+	_, ext := splitExt(name)
+	return strings.ToLower(strings.TrimPrefix(ext, "."))
+}
+
+// Candidates yields the final names to try, in order, for a safe name and the upload's
+// ID. They depend on nothing else, so a recovery pass after a crash re-derives the same
+// names and finds the file it had already placed.
+func (s *Set) Candidates(safe, id string) iter.Seq[string] {
+	base, ext := splitExt(safe)
+	ext = strings.ToLower(ext)
+	if s.Naming == NamingUUID {
+		return func(yield func(string) bool) {
+			// The UUID is the name: only an absurdly long extension gives way.
+			yield(strings.TrimRight(truncate(uuidName(id)+ext, maxName), "."))
+		}
+	}
+	return func(yield func(string) bool) {
+		if !yield(fit(base, "", ext)) {
+			return
+		}
+		for i := 1; i < maxTries; i++ {
+			if !yield(fit(base, "_"+strconv.Itoa(i), ext)) {
+				return
+			}
+		}
+	}
+}
+
+// uuidName derives a version-4-shaped UUID from the upload ID through a hash, so the
+// public name is stable for the upload but does not reveal its ID (which grants PATCH
+// and DELETE on it).
+func uuidName(id string) string {
+	sum := sha256.Sum256([]byte("uploadsets/uuid-name/" + id))
+	var u uuid.UUID
+	copy(u[:], sum[:16])
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+	return u.String()
+}
+
+// fit joins base+suffix+ext within maxName bytes, cutting the base first (keeping at
+// least one rune) and only then the extension. The extension can only be cut when it is
+// hundreds of bytes long, so no cut turns it into a short one such as ".exe".
+func fit(base, suffix, ext string) string {
+	over := len(base) + len(suffix) + len(ext) - maxName
+	if over <= 0 {
+		return base + suffix + ext
+	}
+	_, first := utf8.DecodeRuneInString(base)
+	keep := max(len(base)-over, first)
+	cut := truncate(base, keep)
+	if cut == "" {
+		cut = base[:first]
+	}
+	name := cut + suffix + ext
+	return strings.TrimRight(truncate(name, maxName), ".")
+}

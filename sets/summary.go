@@ -1,0 +1,58 @@
+package sets
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// WriteSummary prints what `uploadsets check` shows for a good config: the server
+// settings, then each set as clients and operators will meet it.
+func (c *Config) WriteSummary(w io.Writer) {
+	var b strings.Builder
+	line := func(indent, label, value string) {
+		fmt.Fprintf(&b, "%s%-*s %s\n", indent, 15-len(indent), label+":", value)
+	}
+	line("", "config", c.Filename)
+	line("", "listen", c.Listen)
+	line("", "public_url", orNone(c.PublicURL, "(from each request's Host)"))
+	line("", "data_dir", c.DataDir)
+	line("", "max_size", FormatSize(c.MaxSize))
+	line("", "expire_after", formatDuration(c.ExpireAfter))
+	if len(c.Sets) == 0 {
+		b.WriteString("\nno sets: nothing can be uploaded\n")
+	}
+	for _, s := range c.Sets {
+		fmt.Fprintf(&b, "\nset %q\n", s.Name)
+		line("  ", "endpoint", c.PublicURL+"/uploads/"+s.Name+"/")
+		line("  ", "extensions", s.Extensions.String())
+		line("  ", "max_size", FormatSize(s.MaxSize))
+		line("  ", "naming", string(s.Naming))
+		line("  ", "destination", s.Destination)
+		line("  ", "url", orNone(s.URL, c.PublicURL+"/files/"+s.Name+"/ (served by uploadsets)"))
+		if s.ExpireAfter != c.ExpireAfter {
+			line("  ", "expire_after", formatDuration(s.ExpireAfter))
+		}
+	}
+	io.WriteString(w, b.String())
+}
+
+func orNone(s, none string) string {
+	if s == "" {
+		return none
+	}
+	return s
+}
+
+// formatDuration drops the zero tails of time.Duration.String: "24h", not "24h0m0s".
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}

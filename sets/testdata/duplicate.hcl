@@ -1,0 +1,11 @@
+set "photos" {
+  extensions = images
+}
+
+set "docs" {
+  extensions = documents
+}
+
+set "photos" {
+  extensions = text
+}

@@ -1,0 +1,583 @@
+// The upload page of uploadsets.
+//
+// Uppy's Dashboard picks the files and controls each upload (pause, resume,
+// cancel, retry); @uppy/tus moves the bytes over tus 1.0.0 and remembers every
+// unfinished upload in localStorage, so adding the same file again after a
+// reload continues from the server's offset. This file adds what uploadsets
+// says on top of plain tus, each in one place, so it can be copied piece by piece:
+//
+//   the sets and their policy          GET /api/sets                  loadSets, restrictionsFor
+//   where a finished file was placed   Upload-File-Name/-Url headers  placementReader
+//   ... when that response was lost    the retry's HEAD, else         placementFromAPI
+//                                      GET /api/uploads/{set}/{id}
+//   why the server refused a file      "ERR_CODE: sentence" bodies    humanMessage
+//   uploads left unfinished last time  tus-js-client's URL storage    showUnfinished
+
+import Uppy from '@uppy/core'
+import Dashboard from '@uppy/dashboard'
+import Tus from '@uppy/tus'
+import { DefaultHttpStack, Upload, defaultOptions as tusDefaults } from 'tus-js-client'
+
+const SELECTED_SET_KEY = 'uploadsets:set'
+
+const byId = (id) => document.getElementById(id)
+
+main().catch((err) => {
+  console.error(err)
+  showLoadError(`The page could not start: ${err.message}`)
+})
+
+async function main() {
+  let sets
+  try {
+    sets = await loadSets()
+  } catch (err) {
+    console.error(err)
+    showLoadError('Could not load the upload sets from the server. Check that it is running, then reload this page.')
+    return
+  }
+  if (sets.length === 0) {
+    showLoadError('This server has no upload sets. Add a set block to its config.hcl and restart it.')
+    return
+  }
+
+  const select = byId('set')
+  select.replaceChildren(
+    ...sets.map((set) => new Option(set.name, set.name)),
+  )
+  let current = initialSet(sets)
+  select.value = current.name
+  select.disabled = false
+
+  const list = new UploadList(byId('uploads'), byId('upload-list'), byId('announce'))
+  const unfinished = new Map() // tus URL-storage key -> {set, row}
+
+  const uppy = new Uppy({
+    autoProceed: true,
+    restrictions: restrictionsFor(current),
+  })
+    .use(Dashboard, {
+      inline: true,
+      target: '#dashboard',
+      width: '100%',
+      height: 360,
+      theme: 'auto',
+      note: noteFor(current),
+      proudlyDisplayPoweredByUppy: false,
+      showLinkToFileUploadResult: true,
+      showRemoveButtonAfterComplete: true,
+    })
+    .use(Tus, {
+      endpoint: current.endpoint, // overridden per file below: a file keeps its set
+      limit: 3,
+      retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
+      // Forget a finished upload, so the same file added again is a new upload
+      // (and gets a new name) instead of "resuming" the finished one.
+      removeFingerprintOnSuccess: true,
+      // Send the name and type only; the server reads `filename`/`filetype`
+      // (which @uppy/tus copies from these) or `name`/`type`.
+      allowedMetaFields: ['name', 'type'],
+      httpStack: new SameOriginHttpStack(),
+      onShouldRetry(err, attempt, options, next) {
+        // A policy refusal stays a refusal: retrying cannot change the answer.
+        const status = err.originalResponse?.getStatus() ?? 0
+        if ([400, 403, 413, 415, 422].includes(status)) return false
+        return next(err)
+      },
+      onError(err) {
+        // Uppy shows err.message next to the file and in its notice; make it
+        // the server's own sentence rather than tus-js-client's request dump.
+        err.message = humanMessage(err)
+      },
+    })
+
+  select.addEventListener('change', () => {
+    current = sets.find((set) => set.name === select.value) ?? current
+    try {
+      localStorage.setItem(SELECTED_SET_KEY, current.name)
+    } catch {
+      // Private browsing: the choice is simply not remembered.
+    }
+    uppy.setOptions({ restrictions: restrictionsFor(current) })
+    uppy.getPlugin('Dashboard').setOptions({ note: noteFor(current) })
+    renderPolicy(current)
+  })
+  renderPolicy(current)
+
+  uppy.on('file-added', (file) => {
+    // A file goes to the set that was selected when it was added, or to the
+    // set in which the same file was left unfinished (so it resumes there).
+    let set = current
+    for (const [key, pending] of unfinished) {
+      if (key.startsWith(`tus::tus-${file.id}-${pending.set.endpoint}::`)) {
+        set = pending.set
+        pending.row.remove()
+        unfinished.delete(key)
+      }
+    }
+    byId('pending').hidden = unfinished.size === 0
+    uppy.setFileState(file.id, {
+      tus: { endpoint: set.endpoint, onAfterResponse: placementReader(uppy, file.id) },
+    })
+    list.add(file.id, file.name, set.name, file.size)
+  })
+
+  uppy.on('upload-progress', (file, progress) => {
+    if (file) list.progress(file.id, progress.bytesUploaded, progress.bytesTotal)
+  })
+  uppy.on('upload-pause', (file, isPaused) => {
+    if (file) list.paused(file.id, isPaused)
+  })
+  uppy.on('pause-all', () => list.pausedAll(true))
+  uppy.on('resume-all', () => list.pausedAll(false))
+  uppy.on('upload-retry', (file) => list.retrying(file.id))
+  uppy.on('retry-all', (files) => files.forEach((file) => list.retrying(file.id)))
+
+  uppy.on('upload-success', async (file, response) => {
+    if (!file) return
+    let placed = uppy.getFile(file.id)?.placed
+    if (!placed) {
+      // The completing response did not reach us (or it was a HEAD that found
+      // the upload already finished): ask the server where the file went.
+      try {
+        placed = await placementFromAPI(response.uploadURL)
+      } catch (err) {
+        console.error(err)
+        list.refused(file.id, 'The upload finished, but the server did not say where the file was placed.')
+        return
+      }
+    }
+    if (uppy.getFile(file.id)) {
+      // The Dashboard's preview link and "copy link" button point here.
+      uppy.setFileState(file.id, { placed, uploadURL: placed.url })
+    }
+    list.placed(file.id, placed.name, placed.url)
+  })
+
+  uppy.on('upload-error', (file, error, response) => {
+    if (!file) return
+    list.refused(file.id, error.message)
+    // A refused upload cannot be resumed into acceptance: forget it, so adding
+    // the file again (after a fix, or in another set) starts afresh.
+    const status = response?.status ?? 0
+    const uploadURL = uppy.getFile(file.id)?.tus?.uploadUrl
+    if (status >= 400 && status < 500 && uploadURL) forgetStoredUpload(uploadURL)
+  })
+
+  uppy.on('restriction-failed', (file, error) => {
+    // Refused in the browser before any byte was sent (wrong type, too big,
+    // already in the list): show it in the list too, as the notice fades.
+    if (file?.name) list.refusedBeforeStart(file.name, current.name, error.message)
+  })
+
+  uppy.on('file-removed', (file) => list.removed(file.id))
+
+  await showUnfinished(sets, unfinished, list)
+}
+
+// ---------------------------------------------------------------------------
+// The server's API
+
+async function loadSets() {
+  const res = await fetch('/api/sets', { headers: { Accept: 'application/json' } })
+  if (!res.ok) throw new Error(`GET /api/sets: HTTP ${res.status}`)
+  const { sets } = await res.json()
+  return (sets ?? []).map((set) => ({ ...set, endpoint: sameOrigin(set.endpoint) }))
+}
+
+// The API's URLs are absolute and built from the server's public_url. The page
+// sends its requests to the origin it was loaded from instead (same server, same
+// paths), so its Content-Security-Policy can stay connect-src 'self' whether it
+// was opened as http://localhost:8080 or http://127.0.0.1:8080.
+function sameOrigin(url) {
+  const u = new URL(url, window.location.href)
+  return window.location.origin + u.pathname + u.search
+}
+
+// Applies sameOrigin to every tus request, including the upload URL the server
+// returns in its Location header.
+class SameOriginHttpStack extends DefaultHttpStack {
+  createRequest(method, url) {
+    return super.createRequest(method, sameOrigin(url))
+  }
+}
+
+function initialSet(sets) {
+  const wanted = new URLSearchParams(window.location.search).get('set') ?? storedSetName()
+  return sets.find((set) => set.name === wanted) ?? sets[0]
+}
+
+function storedSetName() {
+  try {
+    return localStorage.getItem(SELECTED_SET_KEY)
+  } catch {
+    return null
+  }
+}
+
+// Uppy checks what it can before a byte is sent; the server checks it all again.
+// Uppy cannot express "anything except .exe", so a set's excluded extensions are
+// left to the server, which refuses them when the upload is created, with a reason.
+function restrictionsFor(set) {
+  return {
+    maxFileSize: set.max_size > 0 ? set.max_size : null,
+    allowedFileTypes: set.any_extension ? null : set.extensions.map((ext) => `.${ext}`),
+  }
+}
+
+// The completing response (the last PATCH, or a POST that carried the whole
+// file) names the placed file: Upload-File-Name, percent-encoded like a URL path
+// segment, and Upload-File-Url. Keep both on the Uppy file.
+function placementReader(uppy, fileID) {
+  return (req, res) => {
+    const name = res.getHeader('Upload-File-Name')
+    const url = res.getHeader('Upload-File-Url')
+    if (name && url && uppy.getFile(fileID)) {
+      uppy.setFileState(fileID, { placed: { name: decodeURIComponent(name), url } })
+    }
+  }
+}
+
+// "/uploads/{set}/{id}" in a tus upload URL -> {set, id}.
+function uploadRef(uploadURL) {
+  if (!uploadURL) return null
+  const path = new URL(uploadURL, window.location.href).pathname
+  const m = path.match(/\/uploads\/([^/]+)\/([^/]+)\/?$/)
+  return m ? { set: decodeURIComponent(m[1]), id: decodeURIComponent(m[2]) } : null
+}
+
+async function uploadState(ref) {
+  const res = await fetch(`/api/uploads/${encodeURIComponent(ref.set)}/${encodeURIComponent(ref.id)}`, {
+    headers: { Accept: 'application/json' },
+  })
+  if (res.status === 404) return null
+  if (!res.ok) throw new Error(`upload state: HTTP ${res.status}`)
+  return res.json()
+}
+
+async function placementFromAPI(uploadURL) {
+  const ref = uploadRef(uploadURL)
+  if (!ref) throw new Error(`not an upload URL: ${uploadURL}`)
+  const state = await uploadState(ref)
+  if (state?.state !== 'complete' || !state.url) throw new Error(`upload ${ref.id} is ${state?.state ?? 'gone'}`)
+  return { name: state.name, url: state.url }
+}
+
+// The server answers a refusal with "ERR_CODE: a sentence naming the set and the
+// rule". Show the sentence; the code is for programs.
+function humanMessage(err) {
+  const res = err.originalResponse ?? err.cause?.originalResponse
+  const status = res?.getStatus() ?? 0
+  const body = (res?.getBody() ?? '').trim()
+  if (status >= 400 && status < 500) {
+    if (body) return capitalize(body.replace(/^ERR_[A-Z0-9_]+:\s*/, ''))
+    return `The server refused this file (HTTP ${status}).`
+  }
+  if (status >= 500) return `The server could not take this file (HTTP ${status}). Retry in a moment.`
+  return 'The connection to the server was lost. Retry when you are back online: the upload continues where it stopped.'
+}
+
+function capitalize(s) {
+  return s.charAt(0).toUpperCase() + s.slice(1)
+}
+
+// ---------------------------------------------------------------------------
+// Uploads left unfinished by an earlier visit
+
+async function forgetStoredUpload(uploadURL) {
+  const storage = tusDefaults.urlStorage
+  for (const entry of await storage.findAllUploads()) {
+    if (entry.uploadUrl === uploadURL) await storage.removeUpload(entry.urlStorageKey)
+  }
+}
+
+async function showUnfinished(sets, unfinished, list) {
+  const storage = tusDefaults.urlStorage
+  let entries = []
+  try {
+    entries = await storage.findAllUploads()
+  } catch {
+    return
+  }
+  const listEl = byId('pending-list')
+  for (const entry of entries) {
+    const ref = uploadRef(entry.uploadUrl)
+    const set = ref && sets.find((s) => s.name === ref.set)
+    if (!set) continue
+    const name = entry.metadata?.filename ?? entry.metadata?.name ?? 'a file'
+    let state
+    try {
+      state = await uploadState(ref)
+    } catch {
+      continue // Keep it: the server may only be briefly unreachable.
+    }
+    if (!state) {
+      storage.removeUpload(entry.urlStorageKey) // expired or deleted on the server
+      continue
+    }
+    if (state.state === 'complete') {
+      // It finished, but the answer was lost: show where it went.
+      const id = list.add(null, name, set.name, state.size)
+      list.placed(id, state.name, state.url)
+      storage.removeUpload(entry.urlStorageKey)
+      continue
+    }
+    if (state.state === 'rejected') {
+      list.refusedBeforeStart(name, set.name, capitalize(state.reason ?? 'The server refused this file.'))
+      storage.removeUpload(entry.urlStorageKey)
+      continue
+    }
+
+    const row = document.createElement('li')
+    const label = document.createElement('span')
+    label.className = 'pending-name'
+    label.textContent = name
+    const detail = document.createElement('span')
+    detail.className = 'pending-detail'
+    detail.textContent = `${set.name} · ${formatBytes(state.offset)} of ${formatBytes(state.size)} received`
+    const discard = document.createElement('button')
+    discard.type = 'button'
+    discard.className = 'link-button'
+    discard.textContent = 'Discard'
+    discard.setAttribute('aria-label', `Discard the unfinished upload of ${name}`)
+    discard.addEventListener('click', async () => {
+      discard.disabled = true
+      try {
+        await Upload.terminate(entry.uploadUrl, { httpStack: new SameOriginHttpStack(), retryDelays: [] })
+      } catch {
+        // Already gone, or the server is away: either way stop offering it.
+      }
+      storage.removeUpload(entry.urlStorageKey)
+      unfinished.delete(entry.urlStorageKey)
+      row.remove()
+      byId('pending').hidden = unfinished.size === 0
+    })
+    row.append(label, detail, discard)
+    listEl.append(row)
+    unfinished.set(entry.urlStorageKey, { set, row })
+  }
+  byId('pending').hidden = unfinished.size === 0
+}
+
+// ---------------------------------------------------------------------------
+// What the page shows
+
+function renderPolicy(set) {
+  const dl = byId('policy')
+  const rows = [
+    ['Accepts', acceptsText(set)],
+    ['Largest file', set.max_size > 0 ? formatBytes(set.max_size) : 'No limit'],
+    ['Names', set.naming === 'uuid'
+      ? 'Each file gets a new random name'
+      : 'Kept as sent; a number is added when the name is taken'],
+  ]
+  dl.replaceChildren(
+    ...rows.flatMap(([term, value]) => {
+      const dt = document.createElement('dt')
+      dt.textContent = term
+      const dd = document.createElement('dd')
+      dd.textContent = value
+      return [dt, dd]
+    }),
+  )
+}
+
+function acceptsText(set) {
+  const dotted = (exts) => exts.map((ext) => `.${ext}`).join(', ')
+  if (!set.any_extension) return dotted(set.extensions)
+  if (set.excluded?.length) return `Any file except ${dotted(set.excluded)}`
+  return 'Any file'
+}
+
+function noteFor(set) {
+  const size = set.max_size > 0 ? `up to ${formatBytes(set.max_size)}` : 'any size'
+  if (set.any_extension) return `Set “${set.name}”: any type, ${size}`
+  const shown = set.extensions.slice(0, 6).map((ext) => `.${ext}`).join(' ')
+  const more = set.extensions.length > 6 ? ` and ${set.extensions.length - 6} more` : ''
+  return `Set “${set.name}”: ${shown}${more}, ${size}`
+}
+
+function formatBytes(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let i = 0
+  let v = Number(n) || 0
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024
+    i++
+  }
+  const digits = i === 0 || v >= 100 ? 0 : 1
+  return `${v.toFixed(digits).replace(/\.0$/, '')} ${units[i]}`
+}
+
+function showLoadError(message) {
+  const p = byId('load-error')
+  p.textContent = message
+  p.hidden = false
+  const select = byId('set')
+  select.replaceChildren(new Option('No sets', ''))
+  select.disabled = true
+}
+
+// One row per file: its set, bytes and speed while it moves, then the placed
+// file's name as a link, or the server's reason for refusing it. The Dashboard
+// above holds the controls; this list keeps the outcome after it is cleared.
+class UploadList {
+  #section
+  #ul
+  #announce
+  #rows = new Map()
+  #seq = 0
+  #dirty = new Set()
+  #frame = 0
+
+  constructor(section, ul, announce) {
+    this.#section = section
+    this.#ul = ul
+    this.#announce = announce
+    // Refresh the speed of uploads that have gone quiet.
+    setInterval(() => {
+      for (const row of this.#rows.values()) if (row.state === 'uploading') this.#mark(row)
+    }, 1000)
+  }
+
+  add(fileID, name, setName, size) {
+    const id = fileID ?? `restored-${++this.#seq}`
+    this.#rows.get(id)?.li.remove() // the same file added again after a removal
+    const li = document.createElement('li')
+    li.className = 'upload'
+    const nameEl = document.createElement('span')
+    nameEl.className = 'upload-name'
+    nameEl.textContent = name
+    const setEl = document.createElement('span')
+    setEl.className = 'upload-set'
+    setEl.textContent = setName
+    const status = document.createElement('span')
+    status.className = 'upload-status'
+    li.append(nameEl, setEl, status)
+    this.#ul.prepend(li)
+    this.#section.hidden = false
+    const row = { id, name, li, status, state: 'waiting', size, bytes: 0, speed: 0, lastT: 0, lastB: 0 }
+    this.#rows.set(id, row)
+    this.#render(row)
+    return id
+  }
+
+  progress(id, bytes, total) {
+    const row = this.#rows.get(id)
+    if (!row || row.state === 'placed' || row.state === 'refused') return
+    const now = performance.now()
+    if (row.state !== 'uploading' || row.lastT === 0 || bytes < row.lastB) {
+      // First news (perhaps a resume that starts far in): a baseline, no speed yet.
+      row.lastT = now
+      row.lastB = bytes
+      row.speed = 0
+    } else if (now - row.lastT >= 500) {
+      const rate = ((bytes - row.lastB) * 1000) / (now - row.lastT)
+      row.speed = row.speed ? 0.6 * row.speed + 0.4 * rate : rate
+      row.lastT = now
+      row.lastB = bytes
+    }
+    row.state = 'uploading'
+    row.bytes = bytes
+    if (total) row.size = total
+    this.#mark(row)
+  }
+
+  paused(id, isPaused) {
+    const row = this.#rows.get(id)
+    if (!row || row.state === 'placed' || row.state === 'refused' || row.state === 'cancelled') return
+    row.state = isPaused ? 'paused' : 'uploading'
+    row.lastT = 0
+    this.#mark(row)
+  }
+
+  pausedAll(isPaused) {
+    for (const row of this.#rows.values()) this.paused(row.id, isPaused)
+  }
+
+  retrying(id) {
+    const row = this.#rows.get(id)
+    if (!row) return
+    row.state = 'uploading'
+    row.lastT = 0
+    this.#mark(row)
+  }
+
+  placed(id, finalName, url) {
+    const row = this.#rows.get(id)
+    if (!row) return
+    row.state = 'placed'
+    row.finalName = finalName
+    row.url = url
+    this.#render(row)
+    this.#say(`${row.name} saved as ${finalName}.`)
+  }
+
+  refused(id, reason) {
+    const row = this.#rows.get(id)
+    if (!row) return
+    row.state = 'refused'
+    row.reason = reason
+    this.#render(row)
+    this.#say(`${row.name} was not uploaded: ${reason}`)
+  }
+
+  refusedBeforeStart(name, setName, reason) {
+    this.refused(this.add(null, name, setName, 0), reason)
+  }
+
+  removed(id) {
+    const row = this.#rows.get(id)
+    if (!row || row.state === 'placed' || row.state === 'refused') return
+    row.state = 'cancelled'
+    this.#render(row)
+  }
+
+  #say(text) {
+    this.#announce.textContent = text
+  }
+
+  #mark(row) {
+    this.#dirty.add(row)
+    this.#frame ||= requestAnimationFrame(() => {
+      this.#frame = 0
+      for (const r of this.#dirty) this.#render(r)
+      this.#dirty.clear()
+    })
+  }
+
+  #render(row) {
+    const { li, status } = row
+    const changed = li.dataset.state !== row.state
+    li.dataset.state = row.state
+    switch (row.state) {
+      case 'waiting':
+        status.textContent = 'Waiting…'
+        break
+      case 'uploading': {
+        const quiet = performance.now() - row.lastT > 3000
+        const speed = row.speed && !quiet ? ` · ${formatBytes(row.speed)}/s` : ''
+        status.textContent = `${formatBytes(row.bytes)} of ${formatBytes(row.size)}${speed}`
+        break
+      }
+      case 'paused':
+        status.textContent = `Paused at ${formatBytes(row.bytes)} of ${formatBytes(row.size)}`
+        break
+      case 'cancelled':
+        status.textContent = 'Cancelled'
+        break
+      case 'placed':
+        if (changed) {
+          const link = document.createElement('a')
+          link.className = 'upload-link'
+          link.href = row.url
+          link.textContent = row.finalName
+          status.replaceChildren('Saved as ', link)
+        }
+        break
+      case 'refused':
+        status.textContent = row.reason
+        break
+    }
+  }
+}
