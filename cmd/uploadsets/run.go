@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/uploadsets/uploadsets/internal/server"
+	"github.com/uploadsets/uploadsets/sets"
+)
+
+const usage = `usage: uploadsets <command> [flags]
+
+commands:
+  serve   [-config config.hcl]   run the server
+  check   [-config config.hcl]   validate the config and print a summary of its sets
+  version                        print the version
+`
+
+// run is the whole program; main only wires signals and the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "check":
+		return check(args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "uploadsets", version())
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "uploadsets: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+// configFlag parses the one flag serve and check share.
+func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
+	fs := flag.NewFlagSet("uploadsets "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "config.hcl", "path of the config file")
+	if err := fs.Parse(args); err != nil {
+		return "", false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "uploadsets %s: unexpected argument %q\n", name, fs.Arg(0))
+		return "", false
+	}
+	return *path, true
+}
+
+func check(args []string, stdout, stderr io.Writer) int {
+	path, ok := configFlag("check", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, diags := sets.Load(path)
+	if diags.HasErrors() {
+		sets.WriteDiagnostics(stderr, diags)
+		return 1
+	}
+	sets.WriteDiagnostics(stderr, diags) // warnings, if any
+	cfg.WriteSummary(stdout)
+	return 0
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) int {
+	path, ok := configFlag("serve", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, diags := sets.Load(path)
+	sets.WriteDiagnostics(stderr, diags)
+	if diags.HasErrors() {
+		fmt.Fprintf(stderr, "uploadsets: not starting: %s has errors\n", path)
+		return 1
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "uploadsets", Output: stderr, Level: hclog.Info})
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		log.Error("StartFailed", "error", err)
+		return 1
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		log.Error("ListenFailed", "addr", cfg.Listen, "error", err)
+		return 1
+	}
+	if err := srv.Serve(ctx, ln); err != nil {
+		log.Error("ServeFailed", "error", err)
+		return 1
+	}
+	log.Info("Stopped")
+	return 0
+}
+
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " (" + s.Value[:12] + ")"
+		}
+	}
+	return v
+}
