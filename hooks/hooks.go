@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -127,7 +128,12 @@ func (h *Set) Finish(ctx context.Context, id, base string) (name, fileURL string
 	}
 	name, err = h.Placer.Place(ctx, h.Store.DataPath(id), h.Set.Candidates(safe, id))
 	if err != nil {
+		// The upload stays complete but unplaced: the store withholds its last
+		// byte from the offset, so the client's retry of it places it again.
 		h.Log.Error("PlaceFailed", "id", id, "error", err)
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return "", "", diskstore.ErrStorageFull
+		}
 		return "", "", diskstore.ErrInternal
 	}
 	fileURL = h.FileURL(base, name)

@@ -24,6 +24,7 @@ type Config struct {
 	DefaultURL      string        // uploads_default_url, as written ("" default)
 	ExpireAfter     time.Duration // abandoned partial uploads are removed after this; default 24h
 	ShutdownTimeout time.Duration // default 30s
+	NetworkTimeout  time.Duration // a request body that sends nothing for this long is cut; default 60s
 	Sets            []*Set        // in file order
 }
 
@@ -37,6 +38,7 @@ var rootSchema = &hcl.BodySchema{
 		{Name: "uploads_default_url"},
 		{Name: "expire_after"},
 		{Name: "shutdown_timeout"},
+		{Name: "network_timeout"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "set", LabelNames: []string{"name"}}},
 }
@@ -129,6 +131,7 @@ func (d *decoder) config(body hcl.Body, filename string) *Config {
 		DefaultDest:     d.path("./uploads"),
 		ExpireAfter:     24 * time.Hour,
 		ShutdownTimeout: 30 * time.Second,
+		NetworkTimeout:  60 * time.Second,
 	}
 	attrs := content.Attributes
 	d.listen(attrs["listen"], &cfg.Listen)
@@ -143,6 +146,7 @@ func (d *decoder) config(body hcl.Body, filename string) *Config {
 	d.baseURL(attrs["uploads_default_url"], &cfg.DefaultURL)
 	d.duration(attrs["expire_after"], &cfg.ExpireAfter)
 	d.duration(attrs["shutdown_timeout"], &cfg.ShutdownTimeout)
+	d.duration(attrs["network_timeout"], &cfg.NetworkTimeout)
 
 	sets := d.sets(content.Blocks, cfg, maxSizeOK, attrs["uploads_default_dest"])
 	d.checkDestinations(cfg, attrs["data_dir"], dataDirOK, sets)

@@ -124,6 +124,7 @@ func TestParseDefaults(t *testing.T) {
 		DefaultDest:     filepath.Join(dir, "uploads"),
 		ExpireAfter:     24 * time.Hour,
 		ShutdownTimeout: 30 * time.Second,
+		NetworkTimeout:  60 * time.Second,
 	}
 	got := *cfg
 	got.Sets = nil

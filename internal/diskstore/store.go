@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -49,6 +50,9 @@ type Record struct {
 	URL     string `json:",omitempty"` // where the placed file is served
 	Reason  string `json:",omitempty"` // why it was rejected, in words for the client
 	Created time.Time
+	// Activity is when the upload last changed: its last byte written, or its
+	// placement or rejection. Expiry counts from it.
+	Activity time.Time `json:"-"`
 }
 
 // Complete reports whether every byte of the upload has arrived.
@@ -66,23 +70,33 @@ var (
 	ErrStorageFull = handler.NewError("ERR_STORAGE_FULL", "the server has no space left to store this upload; retry later", http.StatusServiceUnavailable)
 	// ErrInternal replaces internal errors in responses: their text holds paths.
 	ErrInternal = handler.NewError("ERR_INTERNAL_SERVER_ERROR", "internal error", http.StatusInternalServerError)
+	// ErrExpired answers for an unfinished upload that saw no activity for too long.
+	ErrExpired = handler.NewError("ERR_UPLOAD_EXPIRED", "this upload expired after too long without progress; start a new one", http.StatusGone)
 	// ErrPlacedFile refuses to terminate an upload whose file is already in place.
 	ErrPlacedFile = handler.NewError("ERR_UPLOAD_COMPLETE", "this upload is complete and its file is in place; it cannot be terminated through the upload URL", http.StatusForbidden)
 )
 
 // Store is a tusd DataStore in one directory, for one upload set.
 type Store struct {
-	dir string
-	log hclog.Logger
-	now func() time.Time
+	dir    string
+	expire time.Duration
+	log    hclog.Logger
+	now    func() time.Time
+
+	// mu orders the janitor's removals against writes: a write registers in
+	// writing before it starts, and the janitor never removes an upload with a
+	// write in progress.
+	mu      sync.Mutex
+	writing map[string]int
 }
 
-// New opens (creating if needed) a store in dir.
-func New(dir string, log hclog.Logger) (*Store, error) {
+// New opens (creating if needed) a store in dir whose unfinished uploads expire
+// after expire without activity.
+func New(dir string, expire time.Duration, log hclog.Logger) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	return &Store{dir: dir, log: log, now: time.Now}, nil
+	return &Store{dir: dir, expire: expire, log: log, now: time.Now, writing: map[string]int{}}, nil
 }
 
 // UseIn composes the store into tusd. It deliberately leaves out concatenation and
@@ -133,41 +147,67 @@ func (s *Store) GetUpload(ctx context.Context, id string) (handler.Upload, error
 	if rec.State == Rejected {
 		return nil, rejectedError(rec.Reason)
 	}
+	if s.expired(rec) {
+		return nil, ErrExpired
+	}
+	if rec.State == Receiving && rec.Size > 0 && rec.Offset == rec.Size {
+		// Every byte is here but the upload is not placed: placement failed (and
+		// the client was told so with a 5xx). Offset == length would make the
+		// client's retry declare success; one byte short makes it send the last
+		// byte again, and that PATCH retries placement. That byte was never
+		// acknowledged, so no acknowledged byte is taken back.
+		rec.Offset--
+		return &upload{store: s, rec: rec, withheld: true}, nil
+	}
 	return &upload{store: s, rec: rec}, nil
 }
 
 // Record returns what the store knows of one upload, with its current offset.
 func (s *Store) Record(id string) (Record, error) {
+	rec, _, err := s.readRecord(id)
+	return rec, err
+}
+
+// readRecord also returns when the record file was last written.
+func (s *Store) readRecord(id string) (Record, time.Time, error) {
 	if !ValidID(id) {
-		return Record{}, handler.ErrNotFound
+		return Record{}, time.Time{}, handler.ErrNotFound
 	}
-	data, err := os.ReadFile(s.infoPath(id))
+	f, err := os.Open(s.infoPath(id))
 	if errors.Is(err, fs.ErrNotExist) {
-		return Record{}, handler.ErrNotFound
+		return Record{}, time.Time{}, handler.ErrNotFound
 	}
 	if err != nil {
-		return Record{}, s.internal("ReadRecord", id, err)
+		return Record{}, time.Time{}, s.internal("ReadRecord", id, err)
 	}
+	defer f.Close()
 	var rec Record
-	if err := json.Unmarshal(data, &rec); err != nil {
-		return Record{}, s.internal("ReadRecord", id, err)
+	st, err := f.Stat()
+	if err == nil {
+		err = json.NewDecoder(f).Decode(&rec)
+	}
+	if err != nil {
+		return Record{}, time.Time{}, s.internal("ReadRecord", id, err)
 	}
 	switch rec.State {
 	case Placed:
 		rec.Offset = rec.Size
+		rec.Activity = st.ModTime()
 	case Rejected:
 		rec.Offset = 0
+		rec.Activity = st.ModTime()
 	default:
-		st, err := os.Stat(s.binPath(id))
+		data, err := os.Stat(s.binPath(id))
 		if errors.Is(err, fs.ErrNotExist) {
-			return Record{}, handler.ErrNotFound
+			return Record{}, st.ModTime(), handler.ErrNotFound
 		}
 		if err != nil {
-			return Record{}, s.internal("StatUpload", id, err)
+			return Record{}, time.Time{}, s.internal("StatUpload", id, err)
 		}
-		rec.Offset = st.Size()
+		rec.Offset = data.Size()
+		rec.Activity = data.ModTime()
 	}
-	return rec, nil
+	return rec, st.ModTime(), nil
 }
 
 // DataPath is where the bytes of an upload that is not yet placed live.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -16,7 +17,7 @@ import (
 
 func newStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := New(t.TempDir(), hclog.NewNullLogger())
+	s, err := New(t.TempDir(), time.Hour, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func TestOffsetComesFromTheDisk(t *testing.T) {
 	id := create(t, s, 10)
 	write(t, s, id, 0, []byte("hello"))
 	// A fresh Store (as after a restart) sees every byte that was written.
-	s2, _ := New(s.dir, hclog.NewNullLogger())
+	s2, _ := New(s.dir, time.Hour, hclog.NewNullLogger())
 	rec, err := s2.Record(id)
 	if err != nil || rec.Offset != 5 || rec.Complete() {
 		t.Fatalf("Record = %+v, %v; want offset 5, incomplete", rec, err)
@@ -191,5 +192,31 @@ func TestGetReaderServesReceivedBytes(t *testing.T) {
 	b, _ := io.ReadAll(r)
 	if string(b) != "abc" {
 		t.Errorf("read %q", b)
+	}
+}
+
+func TestUnplacedCompleteUploadWithholdsItsLastByte(t *testing.T) {
+	s := newStore(t)
+	id := create(t, s, 4)
+	write(t, s, id, 0, []byte("abcd"))
+	// Placement failed: the record is still Receiving with every byte in.
+	up, err := s.GetUpload(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := up.GetInfo(context.Background())
+	if info.Offset != 3 {
+		t.Fatalf("offset %d: an unplaced complete upload must report one byte short, so the client retries", info.Offset)
+	}
+	// The client re-sends that byte; the upload is complete again, not longer.
+	if n, err := up.WriteChunk(context.Background(), 3, strings.NewReader("d")); n != 1 || err != nil {
+		t.Fatalf("WriteChunk = %d, %v", n, err)
+	}
+	got, _ := os.ReadFile(s.DataPath(id))
+	if string(got) != "abcd" {
+		t.Errorf("data = %q, want abcd", got)
+	}
+	if rec, _ := s.Record(id); !rec.Complete() {
+		t.Errorf("record %+v not complete", rec)
 	}
 }

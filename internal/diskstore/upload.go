@@ -14,8 +14,9 @@ import (
 
 // upload is one upload as tusd sees it, loaded under tusd's lock for one request.
 type upload struct {
-	store *Store
-	rec   Record
+	store    *Store
+	rec      Record
+	withheld bool // GetUpload reported one byte less than the file holds
 }
 
 func (u *upload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
@@ -28,9 +29,21 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	if u.rec.State != Receiving {
 		return 0, handler.ErrModifyFinal
 	}
-	f, err := os.OpenFile(u.store.binPath(u.rec.ID), os.O_WRONLY|os.O_APPEND, 0)
+	f, done, err := u.store.openForWrite(u.rec.ID)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, handler.ErrNotFound
+	}
 	if err != nil {
 		return 0, u.store.internal("WriteChunk", u.rec.ID, err)
+	}
+	defer done()
+	// The last byte of an unplaced upload was withheld from the offset (see
+	// GetUpload): drop it, and the client's copy of it completes the upload anew.
+	if u.withheld {
+		if err := f.Truncate(offset); err != nil {
+			f.Close()
+			return 0, u.store.internal("WriteChunk", u.rec.ID, err)
+		}
 	}
 	n, err := copyBody(f, src)
 	if err == nil {

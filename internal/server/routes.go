@@ -47,6 +47,8 @@ func (s *Server) routes() *mux.Router {
 				methodNotAllowed(w, "HEAD, PATCH, DELETE, GET, OPTIONS")
 			}
 		})))
+		collection = expires(us.set.ExpireAfter, collection)
+		member = expires(us.set.ExpireAfter, member)
 		r.Handle(prefix, collection)
 		r.Handle(strings.TrimSuffix(prefix, "/"), collection)
 		r.Handle(prefix+idPattern, advertise(us.set.MaxSize, member))

@@ -69,7 +69,7 @@ func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
 
 func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
 	log := s.log.Named(set.Name)
-	store, err := diskstore.New(filepath.Join(s.cfg.DataDir, set.Name), log)
+	store, err := diskstore.New(filepath.Join(s.cfg.DataDir, set.Name), set.ExpireAfter, log)
 	if err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -102,7 +102,7 @@ func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
 		Logger:                           newTusLogger(log.Named("tus")),
 		GracefulRequestCompletionTimeout: 10 * time.Second,
 		AcquireLockTimeout:               20 * time.Second,
-		NetworkTimeout:                   60 * time.Second,
+		NetworkTimeout:                   s.cfg.NetworkTimeout,
 	}
 	us.hooks.Config(&tc)
 	if us.tus, err = handler.NewUnroutedHandler(tc); err != nil {
@@ -128,6 +128,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	go s.janitor(ctx)
 	s.log.Info("Serving", "url", "http://"+ln.Addr().String(), "sets", len(s.order))
 
 	select {

@@ -1,0 +1,103 @@
+package diskstore
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+)
+
+// expired reports whether an unfinished upload has gone too long without a byte, or a
+// finished one's record has been kept long enough. A client that lost the completing
+// response learns the result from the record until then.
+func (s *Store) expired(rec Record) bool {
+	return s.expire > 0 && !rec.Activity.IsZero() && s.now().Sub(rec.Activity) > s.expire
+}
+
+// openForWrite opens the data file for appending and registers the write, so that
+// Sweep leaves the upload alone until done is called.
+func (s *Store) openForWrite(id string) (f *os.File, done func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, err = os.OpenFile(s.binPath(id), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.writing[id]++
+	return f, func() {
+		s.mu.Lock()
+		if s.writing[id]--; s.writing[id] == 0 {
+			delete(s.writing, id)
+		}
+		s.mu.Unlock()
+	}, nil
+}
+
+// Sweep removes what has expired: unfinished uploads with no activity for the expiry
+// time, records of finished uploads kept that long, and leftovers of crashes (a data
+// file without a record, a temp record). Placed files live in the destination and are
+// never touched. It returns how many uploads it removed.
+func (s *Store) Sweep() (int, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case strings.HasSuffix(name, ".info") && ValidID(strings.TrimSuffix(name, ".info")):
+			if s.sweepUpload(strings.TrimSuffix(name, ".info")) {
+				removed++
+			}
+		case strings.HasPrefix(name, ".") && strings.Contains(name, ".info-"), ValidID(name):
+			// A temp record left by a crash, or a data file whose record was
+			// never written or already removed.
+			if _, err := os.Stat(s.infoPath(name)); ValidID(name) && err == nil {
+				continue
+			}
+			if info, err := e.Info(); err == nil && s.now().Sub(info.ModTime()) > s.expire {
+				s.remove(filepath.Join(s.dir, name))
+			}
+		}
+	}
+	return removed, nil
+}
+
+func (s *Store) sweepUpload(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writing[id] > 0 {
+		return false
+	}
+	rec, written, err := s.readRecord(id)
+	if errors.Is(err, handler.ErrNotFound) {
+		// A record whose data is gone (a crash in the middle of Terminate).
+		rec.Activity = written
+	} else if err != nil {
+		return false
+	}
+	if !s.expired(rec) {
+		return false
+	}
+	s.remove(s.binPath(id))
+	s.remove(s.infoPath(id))
+	s.log.Info("UploadExpired", "id", id, "state", string(rec.State), "offset", rec.Offset, "size", rec.Size)
+	return true
+}
+
+func (s *Store) remove(path string) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("RemoveFailed", "error", err)
+	}
+}
+
+// Interval is how often Sweep should run for expiry to be on time within a small
+// fraction of it.
+func (s *Store) Interval() time.Duration {
+	return min(max(s.expire/4, 100*time.Millisecond), time.Minute)
+}

@@ -1,0 +1,54 @@
+package diskstore
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestExpiry(t *testing.T) {
+	s := newStore(t)
+	clock := time.Now()
+	s.now = func() time.Time { return clock }
+
+	stale := create(t, s, 10)
+	write(t, s, stale, 0, []byte("abc"))
+	placed := create(t, s, 3)
+	write(t, s, placed, 0, []byte("abc"))
+	s.MarkPlaced(placed, "a.txt", "")
+	busy := create(t, s, 10)
+	// Leftovers of crashes: a data file without a record, a temp record.
+	os.WriteFile(filepath.Join(s.dir, "0123456789abcdef0123456789abcdef"), []byte("x"), 0o600)
+	os.WriteFile(filepath.Join(s.dir, "."+stale+".info-123"), []byte("{"), 0o600)
+
+	if n, _ := s.Sweep(); n != 0 {
+		t.Fatalf("swept %d uploads before anything expired", n)
+	}
+	clock = clock.Add(2 * time.Hour) // the store expires after an hour
+	if _, err := s.GetUpload(context.Background(), stale); !errors.Is(err, ErrExpired) {
+		t.Errorf("GetUpload of a stale upload = %v, want ErrExpired", err)
+	}
+	_, done, err := s.openForWrite(busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Sweep()
+	if err != nil || n != 2 {
+		t.Errorf("Sweep = %d, %v; want the stale upload and the placed record", n, err)
+	}
+	left, _ := os.ReadDir(s.dir)
+	var names []string
+	for _, e := range left {
+		names = append(names, e.Name())
+	}
+	if len(names) != 2 {
+		t.Errorf("left %v; want only the upload being written (data and record)", names)
+	}
+	done()
+	if n, _ := s.Sweep(); n != 1 {
+		t.Errorf("once its write ended, the idle upload was not swept")
+	}
+}
