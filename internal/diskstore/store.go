@@ -329,3 +329,12 @@ func (s *Store) IDs() ([]string, error) {
 	}
 	return ids, nil
 }
+
+// Offset is the offset tusd reports for an upload: what HEAD would answer.
+func (s *Store) Offset(id string) (int64, error) {
+	u, err := s.GetUpload(context.Background(), id)
+	if err != nil {
+		return 0, err
+	}
+	return u.(*upload).rec.Offset, nil
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 
@@ -23,9 +24,9 @@ var inline = map[string]bool{
 // os.Root so that no name can reach outside the destination.
 func (s *Server) serveFile(us *uploadSet) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := mux.Vars(r)["name"]
+		name, err := url.PathUnescape(mux.Vars(r)["name"])
 		// Dot-files are the placer's temp files, never placed names.
-		if name == "" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, `/\`) {
+		if err != nil || name == "" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, `/\`) {
 			notFound(w, r)
 			return
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/uploadsets/uploadsets/internal/diskstore"
 	"github.com/uploadsets/uploadsets/web"
@@ -18,7 +20,9 @@ import (
 const idPattern = "{id:[0-9a-f]{32}}"
 
 func (s *Server) routes() *mux.Router {
-	r := mux.NewRouter()
+	// Match the path as sent: no cleaning redirects and no decoding of %2F, so that
+	// a path with dot-segments or encoded slashes matches no route and is a plain 404.
+	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
 	for _, us := range s.order {
 		prefix := "/uploads/" + us.set.Name + "/"
 		tus := us.tus
@@ -28,6 +32,11 @@ func (s *Server) routes() *mux.Router {
 		collection := advertise(us.set.MaxSize, tus.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodPost {
 				methodNotAllowed(w, "POST, OPTIONS")
+				return
+			}
+			if r.Header.Get("Upload-Defer-Length") != "" {
+				// Not advertised; tusd would answer 501, which clients retry.
+				writeTusError(w, deferredLength(us.set.Name))
 				return
 			}
 			tus.PostFile(w, r)
@@ -47,8 +56,8 @@ func (s *Server) routes() *mux.Router {
 				methodNotAllowed(w, "HEAD, PATCH, DELETE, GET, OPTIONS")
 			}
 		})))
-		collection = expires(us.set.ExpireAfter, collection)
-		member = expires(us.set.ExpireAfter, member)
+		collection = s.tusHeaders(us, collection)
+		member = s.tusHeaders(us, member)
 		r.Handle(prefix, collection)
 		r.Handle(strings.TrimSuffix(prefix, "/"), collection)
 		r.Handle(prefix+idPattern, advertise(us.set.MaxSize, member))
@@ -100,4 +109,18 @@ func placedHeaders(w http.ResponseWriter, us *uploadSet, id string) {
 	}
 	w.Header().Set("Upload-File-Name", url.PathEscape(rec.Name))
 	w.Header().Set("Upload-File-Url", rec.URL)
+}
+
+func deferredLength(set string) handler.Error {
+	return handler.NewError("ERR_UPLOAD_LENGTH_REQUIRED", fmt.Sprintf(
+		"set %q needs Upload-Length when the upload is created, so that its size rule is checked before any byte; deferred length is not offered", set),
+		http.StatusBadRequest)
+}
+
+func writeTusError(w http.ResponseWriter, e handler.Error) {
+	for k, v := range e.HTTPResponse.Header {
+		w.Header().Set(k, v)
+	}
+	w.WriteHeader(e.HTTPResponse.StatusCode)
+	w.Write([]byte(e.HTTPResponse.Body))
 }

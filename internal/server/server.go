@@ -40,17 +40,15 @@ type Server struct {
 	order   []*uploadSet
 	router  *mux.Router
 	metrics *metrics
-	// base is cancelled with handler.ErrServerShutdown on shutdown: tusd then stops
-	// reading bodies, keeps what it received and answers 503, so in-flight PATCHes end
-	// promptly and their clients resume later.
-	base       context.Context
-	cancelBase context.CancelCauseFunc
+	// inFlight holds the requests that may be reading an upload body: shutdown cuts
+	// them so that they store what they received and end, instead of holding the
+	// process until their clients finish.
+	inFlight inFlight
 }
 
 // New builds the server for cfg: it opens every set's store and destination.
 func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, sets: map[string]*uploadSet{}}
-	s.base, s.cancelBase = context.WithCancelCause(context.Background())
 	s.metrics = newMetrics()
 	for _, set := range cfg.Sets {
 		us, err := s.openSet(set)
@@ -85,10 +83,10 @@ func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
 
 	composer := handler.NewStoreComposer()
 	store.UseIn(composer)
-	// In-process lock with prompt hand-off: a new request for an upload asks the
-	// holder to stop, and the holder's body read is cut at once (tusd's filelocker
-	// would poll every 2 s). Swappable for a distributed lock through this one call.
-	memorylocker.New().UseIn(composer)
+	// In-process lock with prompt hand-off: a new request for an upload makes the
+	// holder stop at once (tusd's filelocker would poll every 2 s). Swappable for a
+	// distributed lock through this one call.
+	composer.UseLocker(handoffLocker{inner: memorylocker.New()})
 
 	cors := handler.DefaultCorsConfig
 	cors.ExposeHeaders += ", Upload-File-Name, Upload-File-Url, Upload-Expires"
@@ -123,7 +121,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return s.base },
 		ErrorLog:          s.log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}),
 	}
 	errc := make(chan error, 1)
@@ -139,8 +136,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("ShuttingDown", "timeout", s.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	s.cancelBase(handler.ErrServerShutdown)
+	stopped := make(chan struct{})
+	go s.inFlight.cutAll(stopped)
 	err := srv.Shutdown(sctx)
+	close(stopped)
 	if errors.Is(err, context.DeadlineExceeded) {
 		srv.Close()
 		return fmt.Errorf("shutdown timed out after %s", s.cfg.ShutdownTimeout)

@@ -115,7 +115,7 @@ func TestRoutes(t *testing.T) {
 		"uppy's name key accepted": {Method: "POST", URL: "/uploads/photos/", ReqHeader: with(tus, "Upload-Length", "10", "Upload-Metadata", meta("name", "a.PNG", "type", "image/png")),
 			Code: 201},
 		"deferred length not offered": {Method: "POST", URL: "/uploads/photos/", ReqHeader: with(tus, "Upload-Defer-Length", "1", "Upload-Metadata", meta("filename", "a.png")),
-			Code: 501},
+			Code: 400, Contains: []string{`set "photos" needs Upload-Length`}},
 		"negative length": {Method: "POST", URL: "/uploads/photos/", ReqHeader: with(tus, "Upload-Length", "-1", "Upload-Metadata", meta("filename", "a.png")),
 			Code: 400},
 		"unknown set":    {Method: "POST", URL: "/uploads/nope/", ReqHeader: with(tus, "Upload-Length", "1"), Code: 404},
