@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/uploadsets
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run build test test-go test-web deps vet fmt-check web web-check bench clean
+.PHONY: run build test test-go test-web deps vet fmt-check web web-check bench soak fuzz clean
 
 run:
 	$(GO) run ./cmd/uploadsets serve -config config.hcl
@@ -39,8 +39,16 @@ web:
 web-check: web
 	git diff --exit-code -- web/dist
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+# Long fault soaks: 25 kill -9 in one upload; 60 MiB through a connection cut every 512 KiB.
+soak:
+	$(GO) test -race -count=1 -run Soak -v ./e2e/ -args -soak
+
+# A minute of each fuzz target beyond the seed corpora that `make test` runs.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzSafeName -fuzztime 60s ./sets/
+	$(GO) test -run '^$$' -fuzz FuzzParseSize -fuzztime 60s ./sets/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./sets/
+	$(GO) test -run '^$$' -fuzz FuzzMetadata -fuzztime 60s ./hooks/
 
 clean:
 	rm -rf bin data uploads

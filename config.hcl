@@ -9,7 +9,9 @@ max_size   = "1GiB"                  # server-wide cap; B, KB, MB, GB, KiB, MiB,
 uploads_default_dest = "./uploads" # a set without destination stores in <this>/<set>
 uploads_default_url  = ""          # a set without url is served from <this><set>/, or by uploadsets when ""
 
-expire_after = "24h" # unfinished uploads are deleted after this long without progress
+expire_after     = "24h" # unfinished uploads are deleted after this long without progress
+network_timeout  = "60s" # a request body that sends nothing for this long is cut (its bytes are kept)
+shutdown_timeout = "30s" # on SIGTERM, how long in-flight requests get to end
 
 # Extensions are lists such as ["jpg", "png"] or presets: text, documents, data, images,
 # audio, scripts, archives, executables, defaults (text + documents + images + data) and

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -218,5 +219,37 @@ func TestUnplacedCompleteUploadWithholdsItsLastByte(t *testing.T) {
 	}
 	if rec, _ := s.Record(id); !rec.Complete() {
 		t.Errorf("record %+v not complete", rec)
+	}
+}
+
+// fullDisk accepts room bytes, then fails as a full disk does: a short write and
+// ENOSPC. The e2e tests fill a real tmpfs when they run as root; this covers the same
+// path anywhere.
+type fullDisk struct {
+	bytes.Buffer
+	room int
+}
+
+func (d *fullDisk) Write(p []byte) (int, error) {
+	if d.Len()+len(p) <= d.room {
+		return d.Buffer.Write(p)
+	}
+	n, _ := d.Buffer.Write(p[:d.room-d.Len()])
+	return n, &os.PathError{Op: "write", Path: "/data/secret/x", Err: syscall.ENOSPC}
+}
+
+func TestFullDiskKeepsWhatWasWritten(t *testing.T) {
+	data := bytes.Repeat([]byte("x"), 100_000)
+	disk := &fullDisk{room: 70_000}
+	n, err := copyBody(disk, bytes.NewReader(data))
+	if n != 70_000 || disk.Len() != 70_000 {
+		t.Errorf("copied %d, disk holds %d; want both 70000", n, disk.Len())
+	}
+	s := newStore(t)
+	if got := s.internal("WriteChunk", "x", err); !errors.Is(got, ErrStorageFull) {
+		t.Errorf("ENOSPC answers %v, want ErrStorageFull (a 5xx clients retry)", got)
+	}
+	if ErrStorageFull.HTTPResponse.StatusCode < 500 || strings.Contains(ErrStorageFull.Message, "/data") {
+		t.Errorf("ErrStorageFull = %+v", ErrStorageFull)
 	}
 }

@@ -118,7 +118,7 @@ var (
 // fast sender is better served by 1 MiB reads (fewer syscalls per byte), while a slow
 // one never fills even 32 KiB and should not pin 1 MiB for the minutes it is held. So
 // it starts small and moves to a large buffer once a read fills the small one.
-func copyBody(f *os.File, src io.Reader) (int64, error) {
+func copyBody(f io.Writer, src io.Reader) (int64, error) {
 	bp := smallBufs.Get().(*[]byte)
 	pool := &smallBufs
 	defer func() { pool.Put(bp) }()
