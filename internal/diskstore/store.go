@@ -27,6 +27,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/uploadsets/uploadsets/internal/durable"
 )
 
 // State is where an upload stands once its bytes are all in.
@@ -270,7 +272,7 @@ func (s *Store) writeRecord(rec Record) error {
 		err = os.Rename(tmp.Name(), s.infoPath(rec.ID))
 	}
 	if err == nil {
-		err = syncDir(s.dir)
+		err = durable.SyncDir(s.dir)
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
@@ -291,18 +293,6 @@ func (s *Store) internal(op, id string, err error) error {
 
 func rejectedError(reason string) error {
 	return handler.NewError("ERR_UPLOAD_REJECTED", reason, http.StatusGone)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // AsTerminatableUpload implements handler.TerminaterDataStore.

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/uploadsets/uploadsets/internal/durable"
 )
 
 // Placer is the seam between finishing an upload and where its file ends up: local
@@ -87,7 +89,7 @@ func (d *Dir) Place(ctx context.Context, src string, names iter.Seq[string]) (st
 			return "", err
 		}
 		d.dropTemp(tmp)
-		return name, syncDir(d.path)
+		return name, durable.SyncDir(d.path)
 	}
 	d.dropTemp(tmp)
 	return "", ErrNoFreeName
@@ -137,16 +139,4 @@ func (d *Dir) dropTemp(name string) {
 
 func safeComponent(name string) bool {
 	return name != "" && !strings.HasPrefix(name, ".") && !strings.ContainsAny(name, `/\`+"\x00") && filepath.IsLocal(name)
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

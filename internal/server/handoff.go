@@ -31,6 +31,11 @@ func (c *cutter) cutUntil(done <-chan struct{}) {
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
 	for range 500 {
+		select {
+		case <-done:
+			return
+		default:
+		}
 		c.cut()
 		select {
 		case <-done:
