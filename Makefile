@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/uploadsets
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run build test test-go test-web deps vet fmt-check web web-check bench soak fuzz clean
+.PHONY: run build test test-go test-web deps vet fmt-check web web-check bench bench-smoke soak fuzz clean
 
 run:
 	$(GO) run ./cmd/uploadsets serve -config config.hcl
@@ -13,7 +13,7 @@ build:
 
 # Everything CI runs: static checks, the Go suite (unit, HTTP tables, e2e of the built
 # binary with the race detector, fuzz seed corpora) and the browser test of the page.
-test: deps fmt-check vet test-go test-web
+test: deps fmt-check vet test-go test-web bench-smoke
 
 # Node packages from the lockfiles, and Debian's Chromium for the browser test (the
 # test drives it with playwright-core; no browser is ever downloaded).
@@ -25,6 +25,7 @@ deps:
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed: $$out"; exit 1; }
+	cd bench && $(GO) vet ./...
 
 vet:
 	$(GO) vet ./...
@@ -42,6 +43,14 @@ web:
 
 web-check:
 	cd web && npm ci --no-audit --no-fund && node build.mjs --check
+
+# uploadsets against tusd v2.10.1 on loopback, fresh servers, medians of 3 runs
+# (bench/README.md). bench-smoke is a tiny version that `make test` runs.
+bench:
+	cd bench && $(GO) run ./cmd/uploadbench -runs 3
+
+bench-smoke:
+	cd bench && $(GO) run ./cmd/uploadbench -quick -runs 1
 
 # Long fault soaks: 25 kill -9 in one upload; 60 MiB through a connection cut every 512 KiB.
 soak:

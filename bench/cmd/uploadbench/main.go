@@ -1,0 +1,270 @@
+// Command uploadbench measures uploadsets against tusd v2.10.1 on loopback:
+// throughput and server CPU of one large upload, server CPU per small upload
+// (POST + PATCH, and creation-with-upload), memory per held upload, RSS during
+// a very large upload, and the stall of a resume after a cut connection.
+// Each server is a fresh process in fresh temp dirs for every case of every
+// run; the table shows medians over the runs. See bench/README.md.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// sizes of one bench configuration (full or -quick).
+type sizes struct {
+	large       int64
+	smallN      int
+	smallSize   int64
+	workers     int
+	holdN       int
+	holdDecl    int64
+	holdSent    int64
+	holdFor     time.Duration
+	flat        int64
+	resumeSize  int64
+	resumeCuts  int
+	caseTimeout time.Duration
+}
+
+var (
+	full = sizes{
+		large: 1 * gib, smallN: 2000, smallSize: 64 * kib, workers: 32,
+		holdN: 500, holdDecl: 1 * mib, holdSent: 4 * kib, holdFor: 1 * time.Second,
+		flat: 4 * gib, resumeSize: 64 * mib, resumeCuts: 10, caseTimeout: 5 * time.Minute,
+	}
+	quick = sizes{
+		large: 64 * mib, smallN: 200, smallSize: 64 * kib, workers: 32,
+		holdN: 50, holdDecl: 1 * mib, holdSent: 4 * kib, holdFor: 300 * time.Millisecond,
+		flat: 256 * mib, resumeSize: 16 * mib, resumeCuts: 3, caseTimeout: 1 * time.Minute,
+	}
+)
+
+var allCases = []string{"large", "small", "small-cwu", "hold", "flat", "resume"}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("uploadbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	runs := fs.Int("runs", 3, "runs of every case on every server; the table shows medians")
+	quickFlag := fs.Bool("quick", false, "tiny sizes for a smoke run (< 30 s once built)")
+	out := fs.String("out", "", "also write the table as Markdown to this file")
+	repo := fs.String("repo", "", "the uploadsets module (default: found above the working directory)")
+	usBin := fs.String("uploadsets-bin", "", "use this uploadsets binary instead of building one")
+	tusdBin := fs.String("tusd-bin", "", "use this tusd binary instead of building v2.10.1 from the bench module")
+	only := fs.String("cases", strings.Join(allCases, ","), "comma-separated cases to run")
+	tmpFlag := fs.String("tmp", "", "parent of the temp dirs (default $TMPDIR)")
+	perfDir := fs.String("perf", "", "record each server with `perf record -g` into this dir (<case>-<server>-<run>.data)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *runs < 1 || *runs > 20 {
+		fmt.Fprintln(stderr, "uploadbench: -runs must be 1..20")
+		return 2
+	}
+	sz := full
+	if *quickFlag {
+		sz = quick
+	}
+	cases := strings.Split(*only, ",")
+	for _, c := range cases {
+		if !contains(allCases, c) {
+			fmt.Fprintf(stderr, "uploadbench: unknown case %q (have %s)\n", c, strings.Join(allCases, ", "))
+			return 2
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	tmp, err := os.MkdirTemp(*tmpFlag, "uploadbench-")
+	if err != nil {
+		fmt.Fprintln(stderr, "uploadbench:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+
+	fls, err := buildServers(ctx, tmp, *repo, *usBin, *tusdBin, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "uploadbench:", err)
+		return 1
+	}
+
+	rec := newRecorder(*runs)
+	start := time.Now()
+	for r := range *runs {
+		rec.calibrate()
+		order := fls
+		if r%2 == 1 { // alternate which server goes first
+			order = []flavor{fls[1], fls[0]}
+		}
+		for _, cs := range cases {
+			for _, fl := range order {
+				if ctx.Err() != nil {
+					fmt.Fprintln(stderr, "uploadbench: interrupted")
+					return 1
+				}
+				t0 := time.Now()
+				perfOut := ""
+				if *perfDir != "" {
+					perfOut = filepath.Join(*perfDir, fmt.Sprintf("%s-%s-%d.data", cs, fl.name, r+1))
+				}
+				m, err := runCase(ctx, cs, fl, tmp, sz, perfOut)
+				rec.add(fl.name, r, m)
+				status := "ok"
+				if err != nil {
+					status = "ERROR: " + err.Error()
+					rec.fail(fl.name, cs, r, err)
+				}
+				fmt.Fprintf(stderr, "run %d/%d  %-10s %-10s %6.1fs  %s  %s\n", r+1, *runs, cs, fl.name,
+					time.Since(t0).Seconds(), m.brief(), status)
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "all runs: %.0fs\n", time.Since(start).Seconds())
+
+	var buf bytes.Buffer
+	rec.render(&buf, sz, cases, *quickFlag)
+	stdout.Write(buf.Bytes())
+	if *out != "" {
+		if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
+			fmt.Fprintln(stderr, "uploadbench:", err)
+			return 1
+		}
+	}
+	if rec.anyFailure() {
+		return 1
+	}
+	return 0
+}
+
+func runCase(ctx context.Context, cs string, fl flavor, tmp string, sz sizes, perfOut string) (metrics, error) {
+	ctx, cancel := context.WithTimeout(ctx, sz.caseTimeout)
+	defer cancel()
+	if cs == "flat" {
+		if err := checkDisk(tmp, sz.flat); err != nil {
+			return nil, err
+		}
+	}
+	s, err := startServer(ctx, fl, tmp)
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	if perfOut != "" {
+		p := exec.Command("perf", "record", "-F", "999", "-g", "-p", fmt.Sprint(s.pid), "-o", perfOut)
+		if err := p.Start(); err != nil {
+			return nil, fmt.Errorf("perf: %w", err)
+		}
+		time.Sleep(300 * time.Millisecond) // let perf attach
+		defer func() { _ = p.Process.Signal(os.Interrupt); _ = p.Wait() }()
+	}
+	var m metrics
+	switch cs {
+	case "large":
+		m, err = caseLarge(ctx, s, sz.large, "large")
+	case "small":
+		m, err = caseSmall(ctx, s, sz.smallN, sz.workers, sz.smallSize, false, "small")
+	case "small-cwu":
+		m, err = caseSmall(ctx, s, sz.smallN, sz.workers, sz.smallSize, true, "cwu")
+	case "hold":
+		m, err = caseHold(ctx, s, sz.holdN, sz.holdDecl, sz.holdSent, sz.holdFor)
+	case "flat":
+		m, err = caseLarge(ctx, s, sz.flat, "flat")
+	case "resume":
+		m, err = caseResume(ctx, s, sz.resumeSize, sz.resumeCuts)
+	}
+	if err == nil && !s.alive() {
+		err = fmt.Errorf("server exited: %s", s.logTail())
+	}
+	return m, err
+}
+
+// checkDisk refuses a case whose upload would not fit with 1 GiB to spare.
+func checkDisk(dir string, need int64) error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return err
+	}
+	if free := int64(st.Bavail) * st.Bsize; free < need+gib {
+		return fmt.Errorf("%s has %d MiB free, the case needs %d MiB + 1 GiB", dir, free/mib, need/mib)
+	}
+	return nil
+}
+
+// buildServers builds uploadsets from the main module and tusd v2.10.1 from
+// the bench module (whose go.mod pins it) into tmp, unless given binaries.
+func buildServers(ctx context.Context, tmp, repo, usBin, tusdBin string, stderr io.Writer) ([]flavor, error) {
+	if repo == "" && (usBin == "" || tusdBin == "") {
+		var err error
+		if repo, err = findRepo(); err != nil {
+			return nil, err
+		}
+	}
+	if usBin == "" {
+		usBin = filepath.Join(tmp, "uploadsets")
+		fmt.Fprintln(stderr, "building uploadsets from", repo)
+		if err := goBuild(ctx, repo, usBin, "./cmd/uploadsets", stderr); err != nil {
+			return nil, err
+		}
+	}
+	if tusdBin == "" {
+		tusdBin = filepath.Join(tmp, "tusd")
+		fmt.Fprintln(stderr, "building tusd from the bench module (github.com/tus/tusd/v2 v2.10.1)")
+		if err := goBuild(ctx, filepath.Join(repo, "bench"), tusdBin, "github.com/tus/tusd/v2/cmd/tusd", stderr); err != nil {
+			return nil, err
+		}
+	}
+	return []flavor{{name: tusdName, bin: tusdBin}, {name: uploadsetsName, bin: usBin}}, nil
+}
+
+func goBuild(ctx context.Context, dir, out, pkg string, stderr io.Writer) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = dir
+	cmd.Stdout = stderr
+	cmd.Stderr = stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s in %s: %w", pkg, dir, err)
+	}
+	return nil
+}
+
+// findRepo walks up from the working directory to the uploadsets module.
+func findRepo() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.Contains(b, []byte("module github.com/uploadsets/uploadsets\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no github.com/uploadsets/uploadsets module above the working directory; pass -repo")
+		}
+		dir = parent
+	}
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}

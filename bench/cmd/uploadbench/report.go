@@ -1,0 +1,246 @@
+package main
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// A row of the table: one metric, how to print it and, if it has one, its target.
+type row struct {
+	key, label string
+	prec       int
+	// target is printed as is; pass judges the uploadsets median (us)
+	// against it, given tusd's median; nil means "for information".
+	target string
+	pass   func(us, tusd float64) bool
+	// rel is the target restated as a ratio to tusd, from the tusd figure
+	// the issue measured (e.g. 0.7 ms against tusd's 1.0 ms): it judges the
+	// same claim on a machine that is slower or busier than the issue's.
+	rel float64
+	// flag rows (1 = yes) are summed over runs and printed as k/n.
+	flag bool
+	// count rows are summed over runs, out of the sum of `of`.
+	of string
+}
+
+func rows(sz sizes) []row {
+	large, flat := humanSize(sz.large), humanSize(sz.flat)
+	return []row{
+		{key: "large.mibps", label: "large: " + large + " in one PATCH, MiB/s", prec: 0, target: "≥ 1.5 × tusd", pass: func(u, t float64) bool { return u >= 1.5*t }},
+		{key: "large.cpu_s_gib", label: "large: server CPU-s per GiB", prec: 2, target: "≤ 1.2", pass: func(u, _ float64) bool { return u <= 1.2 }, rel: 1.2 / 2.15},
+		{key: "large.rss_growth", label: "large: RSS peak − idle, MiB", prec: 1},
+		{key: "large.sha_ok", label: "large: SHA-256 of stored file", flag: true, target: "all", pass: nil},
+		{key: "small.cpu_ms", label: fmt.Sprintf("small: %d × %s, %d conc., POST+PATCH: server CPU-ms/upload", sz.smallN, humanSize(sz.smallSize), sz.workers), prec: 3, target: "≤ 0.7", pass: func(u, _ float64) bool { return u <= 0.7 }, rel: 0.7 / 1.0},
+		{key: "small.ups", label: "small: uploads/s", prec: 0},
+		{key: "cwu.cpu_ms", label: "small-cwu (creation-with-upload): server CPU-ms/upload", prec: 3, target: "≤ 0.5", pass: func(u, _ float64) bool { return u <= 0.5 }, rel: 0.5 / 0.7},
+		{key: "cwu.ups", label: "small-cwu: uploads/s", prec: 0},
+		{key: "hold.kib_per_upload", label: fmt.Sprintf("hold: %d held uploads, RSS KiB per upload", sz.holdN), prec: 1, target: "≤ 32", pass: func(u, _ float64) bool { return u <= 32 }, rel: 32.0 / 45},
+		{key: "hold.ok", label: "hold: server fine after release", flag: true, target: "all"},
+		{key: "flat.rss_growth", label: "flat: " + flat + " in one PATCH, RSS peak − idle, MiB", prec: 1, target: "≤ 16 (flat)", pass: func(u, _ float64) bool { return u <= 16 }},
+		{key: "flat.mibps", label: "flat: MiB/s", prec: 0},
+		{key: "flat.cpu_s_gib", label: "flat: server CPU-s per GiB", prec: 2},
+		{key: "flat.sha_ok", label: "flat: SHA-256 of stored file", flag: true, target: "all"},
+		{key: "resume.p50_ms", label: fmt.Sprintf("resume: %s, %d cuts: dial → first new byte stored, p50 ms", humanSize(sz.resumeSize), sz.resumeCuts), prec: 1, target: "≤ 50", pass: func(u, _ float64) bool { return u <= 50 }},
+		{key: "resume.max_ms", label: "resume: worst cut, ms", prec: 1},
+		{key: "resume.head_p50_ms", label: "resume: dial + HEAD round trip, p50 ms", prec: 1},
+		{key: "resume.recovered", label: "resume: cuts recovered", of: "resume.cuts", target: "all"},
+		{key: "resume.sha_ok", label: "resume: SHA-256 of stored file", flag: true, target: "all"},
+	}
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= gib && n%gib == 0:
+		return fmt.Sprintf("%d GiB", n/gib)
+	case n >= mib && n%mib == 0:
+		return fmt.Sprintf("%d MiB", n/mib)
+	default:
+		return fmt.Sprintf("%d KiB", n/kib)
+	}
+}
+
+type failure struct {
+	server, cs string
+	run        int
+	err        error
+}
+
+// recorder keeps every run's metrics per server.
+type recorder struct {
+	runs     int
+	vals     map[string]map[string][]float64 // server → key → one value per run that produced it
+	failures []failure
+	calib    []float64 // ms of the calibration work, one per run
+}
+
+// calibrate times a fixed CPU-bound job in the bench process.
+func (r *recorder) calibrate() {
+	t0 := time.Now()
+	h := sha256.New()
+	for range 256 {
+		h.Write(block)
+	}
+	h.Sum(nil)
+	r.calib = append(r.calib, float64(time.Since(t0).Microseconds())/1000)
+}
+
+func newRecorder(runs int) *recorder {
+	return &recorder{runs: runs, vals: map[string]map[string][]float64{uploadsetsName: {}, tusdName: {}}}
+}
+
+func (r *recorder) add(server string, _ int, m metrics) {
+	for k, v := range m {
+		r.vals[server][k] = append(r.vals[server][k], v)
+	}
+}
+
+func (r *recorder) fail(server, cs string, run int, err error) {
+	r.failures = append(r.failures, failure{server, cs, run, err})
+}
+
+// anyFailure: uploadsets failing a case is a failure of the bench run; tusd
+// failing one is reported but expected to be looked into, not to fail CI.
+func (r *recorder) anyFailure() bool {
+	for _, f := range r.failures {
+		if f.server == uploadsetsName {
+			return true
+		}
+	}
+	return false
+}
+
+func medianf(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func sum(xs []float64) float64 {
+	t := 0.0
+	for _, x := range xs {
+		t += x
+	}
+	return t
+}
+
+func caseOf(key string) string {
+	c, _, _ := strings.Cut(key, ".")
+	switch c {
+	case "cwu":
+		return "small-cwu"
+	}
+	return c
+}
+
+func (r *recorder) render(w io.Writer, sz sizes, cases []string, quickRun bool) {
+	mode := "full"
+	if quickRun {
+		mode = "quick"
+	}
+	fmt.Fprintf(w, "## uploadsets vs tusd v2.10.1 (defaults), %s sizes, medians of %d run(s)\n\n", mode, r.runs)
+	if len(r.calib) > 0 {
+		fmt.Fprintf(w, "Machine check: SHA-256 of 256 MiB in the bench process took %s ms (each run; a busy or throttled host shows as larger numbers, and inflates every CPU figure).\n\n",
+			nums(r.calib, 0))
+	}
+	fmt.Fprintln(w, "| metric | uploadsets | tusd v2.10.1 | uploadsets ÷ tusd | target (uploadsets) | verdict | as ratio to tusd (issue's tusd figure) |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|---|---|")
+	for _, rw := range rows(sz) {
+		if !contains(cases, caseOf(rw.key)) {
+			continue
+		}
+		us, td := r.vals[uploadsetsName][rw.key], r.vals[tusdName][rw.key]
+		var cu, ct, ratio, verdict, relv string
+		switch {
+		case rw.flag:
+			cu, ct = fmt.Sprintf("%d/%d", int(sum(us)), r.runs), fmt.Sprintf("%d/%d", int(sum(td)), r.runs)
+			verdict = passMiss(int(sum(us)) == r.runs)
+		case rw.of != "":
+			nu, nt := r.vals[uploadsetsName][rw.of], r.vals[tusdName][rw.of]
+			cu, ct = fmt.Sprintf("%d/%d", int(sum(us)), int(sum(nu))), fmt.Sprintf("%d/%d", int(sum(td)), int(sum(nt)))
+			verdict = passMiss(len(us) == r.runs && sum(us) == sum(nu))
+		default:
+			mu, mt := medianf(us), medianf(td)
+			cu, ct = num(mu, rw.prec), num(mt, rw.prec)
+			if !math.IsNaN(mu) && !math.IsNaN(mt) && mt != 0 {
+				ratio = fmt.Sprintf("%.3g×", mu/mt)
+			}
+			if rw.pass != nil {
+				if len(us) < r.runs || math.IsNaN(mu) || (math.IsNaN(mt) && strings.Contains(rw.target, "tusd")) {
+					verdict = "n/a"
+				} else {
+					verdict = passMiss(rw.pass(mu, mt))
+				}
+			}
+			if rw.rel > 0 && !math.IsNaN(mu) && !math.IsNaN(mt) && mt != 0 {
+				relv = fmt.Sprintf("≤ %.2f×: %s", rw.rel, passMiss(mu/mt <= rw.rel))
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", rw.label, cu, ct, ratio, rw.target, verdict, relv)
+	}
+
+	fmt.Fprintf(w, "\n### Every run\n\n| metric | uploadsets | tusd v2.10.1 |\n|---|---|---|\n")
+	for _, rw := range rows(sz) {
+		if !contains(cases, caseOf(rw.key)) || rw.flag || rw.of != "" {
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %s | %s |\n", rw.key, nums(r.vals[uploadsetsName][rw.key], rw.prec), nums(r.vals[tusdName][rw.key], rw.prec))
+	}
+	if len(r.failures) > 0 {
+		fmt.Fprintf(w, "\n### Failures\n\n")
+		for _, f := range r.failures {
+			fmt.Fprintf(w, "- run %d, %s, %s: %s\n", f.run+1, f.cs, f.server, oneLine(f.err.Error()))
+		}
+	}
+}
+
+func passMiss(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "**MISS**"
+}
+
+func num(v float64, prec int) string {
+	if math.IsNaN(v) {
+		return "—"
+	}
+	return fmt.Sprintf("%.*f", prec, v)
+}
+
+func nums(vs []float64, prec int) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = num(v, prec)
+	}
+	return strings.Join(s, ", ")
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ⏎ ")
+	if len(s) > 600 {
+		s = s[:600] + "…"
+	}
+	return s
+}
+
+// brief is the progress line of one case.
+func (m metrics) brief() string {
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%.3g", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}
