@@ -13,7 +13,7 @@ build:
 
 # Everything CI runs: static checks, the Go suite (unit, HTTP tables, e2e of the built
 # binary with the race detector, fuzz seed corpora) and the browser test of the page.
-test: deps fmt-check vet test-go test-web bench-smoke
+test: deps fmt-check vet test-go bench-smoke test-web
 
 # Node packages from the lockfiles, and Debian's Chromium for the browser test (the
 # test drives it with playwright-core; no browser is ever downloaded).

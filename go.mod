@@ -14,6 +14,7 @@ require (
 	github.com/tus/tusd/v2 v2.10.1
 	github.com/zclconf/go-cty v1.16.3
 	golang.org/x/exp v0.0.0-20260611194520-c48552f49976
+	golang.org/x/sys v0.47.0
 	golang.org/x/text v0.41.0
 )
 
@@ -33,7 +34,6 @@ require (
 	github.com/rs/xid v1.6.0 // indirect
 	golang.org/x/mod v0.38.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/tools v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/tomb.v1 v1.0.0-20141024135613-dd632973f1e7 // indirect

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/tus/tusd/v2/pkg/handler"
 )
 
 // expired reports whether an unfinished upload has gone too long without a byte, or a
@@ -75,11 +73,13 @@ func (s *Store) sweepUpload(id string) bool {
 		return false
 	}
 	rec, written, err := s.readRecord(id)
-	if errors.Is(err, handler.ErrNotFound) {
-		// A record whose data is gone (a crash in the middle of Terminate).
+	if err != nil {
+		// A record whose data is gone (a crash in the middle of Terminate), or
+		// one torn by a crash during creation: judged by the record's own age.
+		if written.IsZero() {
+			return false
+		}
 		rec.Activity = written
-	} else if err != nil {
-		return false
 	}
 	if !s.expired(rec) {
 		return false

@@ -52,3 +52,26 @@ func TestExpiry(t *testing.T) {
 		t.Errorf("once its write ended, the idle upload was not swept")
 	}
 }
+
+func TestTornRecordIsSweptWhenOld(t *testing.T) {
+	s := newStore(t)
+	clock := time.Now()
+	s.now = func() time.Time { return clock }
+	// A crash while creating an upload left half a record and its empty data file.
+	const id = "00112233445566778899aabbccddeeff"
+	os.WriteFile(filepath.Join(s.dir, id+".info"), []byte(`{"ID":"0011`), 0o600)
+	os.WriteFile(filepath.Join(s.dir, id), nil, 0o600)
+	if _, err := s.Record(id); err == nil || errors.Is(err, ErrExpired) {
+		t.Errorf("Record of a torn record = %v, want an internal error", err)
+	}
+	if n, _ := s.Sweep(); n != 0 {
+		t.Fatal("a fresh torn record was swept")
+	}
+	clock = clock.Add(2 * time.Hour)
+	if n, _ := s.Sweep(); n != 1 {
+		t.Fatal("an old torn record was not swept")
+	}
+	if left, _ := os.ReadDir(s.dir); len(left) != 0 {
+		t.Errorf("left %d entries", len(left))
+	}
+}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
+	"golang.org/x/sys/unix"
 
 	"github.com/uploadsets/uploadsets/internal/durable"
 )
@@ -132,7 +133,7 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	if err := f.Close(); err != nil {
 		return nil, s.internal("NewUpload", info.ID, err)
 	}
-	if err := s.writeRecord(rec); err != nil {
+	if err := s.createRecord(rec); err != nil {
 		os.Remove(s.binPath(info.ID))
 		return nil, err
 	}
@@ -167,10 +168,15 @@ func (s *Store) GetUpload(ctx context.Context, id string) (handler.Upload, error
 // Record returns what the store knows of one upload, with its current offset.
 func (s *Store) Record(id string) (Record, error) {
 	rec, _, err := s.readRecord(id)
+	if err != nil && !errors.Is(err, handler.ErrNotFound) {
+		return Record{}, s.internal("ReadRecord", id, err)
+	}
 	return rec, err
 }
 
-// readRecord also returns when the record file was last written.
+// readRecord also returns when the record file was last written (even when it cannot
+// be decoded, for the janitor to judge its age). Errors other than ErrNotFound are
+// returned raw.
 func (s *Store) readRecord(id string) (Record, time.Time, error) {
 	if !ValidID(id) {
 		return Record{}, time.Time{}, handler.ErrNotFound
@@ -180,16 +186,16 @@ func (s *Store) readRecord(id string) (Record, time.Time, error) {
 		return Record{}, time.Time{}, handler.ErrNotFound
 	}
 	if err != nil {
-		return Record{}, time.Time{}, s.internal("ReadRecord", id, err)
+		return Record{}, time.Time{}, err
 	}
 	defer f.Close()
-	var rec Record
 	st, err := f.Stat()
-	if err == nil {
-		err = json.NewDecoder(f).Decode(&rec)
-	}
 	if err != nil {
-		return Record{}, time.Time{}, s.internal("ReadRecord", id, err)
+		return Record{}, time.Time{}, err
+	}
+	var rec Record
+	if err := json.NewDecoder(f).Decode(&rec); err != nil {
+		return Record{}, st.ModTime(), fmt.Errorf("record %s: %w", id, err)
 	}
 	switch rec.State {
 	case Placed:
@@ -204,7 +210,7 @@ func (s *Store) readRecord(id string) (Record, time.Time, error) {
 			return Record{}, st.ModTime(), handler.ErrNotFound
 		}
 		if err != nil {
-			return Record{}, time.Time{}, s.internal("StatUpload", id, err)
+			return Record{}, time.Time{}, err
 		}
 		rec.Offset = data.Size()
 		rec.Activity = data.ModTime()
@@ -246,6 +252,36 @@ func (s *Store) Reject(id, reason string) error {
 	}
 	if err := os.Remove(s.binPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.log.Warn("RemoveDataFailed", "id", id, "error", err)
+	}
+	return nil
+}
+
+// createRecord writes an upload's first record. The name is new (O_EXCL), so there is
+// no old record to protect and no temp file or rename is needed: a crash before the
+// sync leaves a torn record of an upload whose creation was never answered, which the
+// janitor removes once it is old.
+func (s *Store) createRecord(rec Record) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return s.internal("CreateRecord", rec.ID, err)
+	}
+	f, err := os.OpenFile(s.infoPath(rec.ID), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return s.internal("CreateRecord", rec.ID, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = unix.Fdatasync(int(f.Fd()))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = durable.SyncDir(s.dir)
+	}
+	if err != nil {
+		os.Remove(s.infoPath(rec.ID))
+		return s.internal("CreateRecord", rec.ID, err)
 	}
 	return nil
 }
