@@ -106,8 +106,9 @@ func (u *upload) ServeContent(ctx context.Context, w http.ResponseWriter, r *htt
 	return nil
 }
 
-// Buffers grow with the sender: a read that fills one moves the copy to the next
-// size. A slow sender (a phone on a train) never fills 4 KiB and pins no more than
+// Buffers grow with the sender: two reads in a row that fill one move the copy to the
+// next size (one full read is just a burst: a client sending a little and going
+// quiet would pin the larger buffer while it waits). A slow sender (a phone on a train) never fills 4 KiB and pins no more than
 // that for the minutes it is held; a fast one reaches 1 MiB reads within two reads,
 // where io.Copy into a file would stay at 32 KiB (fewer syscalls per byte).
 var bufSizes = [...]int{4 << 10, 64 << 10, 1 << 20}
@@ -127,6 +128,7 @@ func copyBody(f io.Writer, src io.Reader) (int64, error) {
 	defer func() { bufPools[stage].Put(bp) }()
 
 	var written int64
+	full := 0 // consecutive reads that filled the buffer
 	for {
 		buf := *bp
 		nr, rerr := src.Read(buf)
@@ -136,10 +138,13 @@ func copyBody(f io.Writer, src io.Reader) (int64, error) {
 			if werr != nil {
 				return written, werr
 			}
-			if nr == len(buf) && stage < len(bufSizes)-1 {
+			if nr < len(buf) {
+				full = 0
+			} else if full++; full == 2 && stage < len(bufSizes)-1 {
 				bufPools[stage].Put(bp)
 				stage++
 				bp = bufPools[stage].Get().(*[]byte)
+				full = 0
 			}
 		}
 		if rerr == io.EOF {
