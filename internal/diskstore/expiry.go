@@ -2,11 +2,15 @@ package diskstore
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/tus/tusd/v2/pkg/handler"
 )
 
 // expired reports whether an unfinished upload has gone too long without a byte, or a
@@ -14,6 +18,12 @@ import (
 // response learns the result from the record until then.
 func (s *Store) expired(rec Record) bool {
 	return s.expire > 0 && !rec.Activity.IsZero() && s.now().Sub(rec.Activity) > s.expire
+}
+
+// expiredError tells the client which rule ended its upload.
+func (s *Store) expiredError() error {
+	return handler.NewError(ErrExpired.ErrorCode, fmt.Sprintf(
+		"this upload expired: no byte arrived for %s (the set's expire_after); start a new upload", s.expire), http.StatusGone)
 }
 
 // openForWrite opens the data file for appending and registers the write, so that
@@ -47,17 +57,17 @@ func (s *Store) Sweep() (int, error) {
 	removed := 0
 	for _, e := range entries {
 		name := e.Name()
+		id, isRecord := strings.CutSuffix(name, ".info")
 		switch {
-		case strings.HasSuffix(name, ".info") && ValidID(strings.TrimSuffix(name, ".info")):
-			if s.sweepUpload(strings.TrimSuffix(name, ".info")) {
+		case isRecord && ValidID(id):
+			if s.sweepUpload(id) {
 				removed++
 			}
-		case strings.HasPrefix(name, ".") && strings.Contains(name, ".info-"), ValidID(name):
-			// A temp record left by a crash, or a data file whose record was
-			// never written or already removed.
-			if _, err := os.Stat(s.infoPath(name)); ValidID(name) && err == nil {
-				continue
-			}
+		case ValidID(name) && s.exists(s.infoPath(name)):
+			// Data of an upload with a record: swept with its record.
+		case ValidID(name), strings.HasPrefix(name, ".") && strings.Contains(name, ".info-"):
+			// A data file whose record was never written or already removed, or
+			// a temp record left by a crash.
 			if info, err := e.Info(); err == nil && s.now().Sub(info.ModTime()) > s.expire {
 				s.remove(filepath.Join(s.dir, name))
 			}
@@ -88,6 +98,11 @@ func (s *Store) sweepUpload(id string) bool {
 	s.remove(s.infoPath(id))
 	s.log.Info("UploadExpired", "id", id, "state", string(rec.State), "offset", rec.Offset, "size", rec.Size)
 	return true
+}
+
+func (s *Store) exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func (s *Store) remove(path string) {

@@ -73,8 +73,9 @@ var (
 	ErrStorageFull = handler.NewError("ERR_STORAGE_FULL", "the server has no space left to store this upload; retry later", http.StatusServiceUnavailable)
 	// ErrInternal replaces internal errors in responses: their text holds paths.
 	ErrInternal = handler.NewError("ERR_INTERNAL_SERVER_ERROR", "internal error", http.StatusInternalServerError)
-	// ErrExpired answers for an unfinished upload that saw no activity for too long.
-	ErrExpired = handler.NewError("ERR_UPLOAD_EXPIRED", "this upload expired after too long without progress; start a new one", http.StatusGone)
+	// ErrExpired answers for an unfinished upload that saw no activity for too long;
+	// the response says for how long (see expiredError).
+	ErrExpired = handler.NewError("ERR_UPLOAD_EXPIRED", "this upload expired", http.StatusGone)
 	// ErrPlacedFile refuses to terminate an upload whose file is already in place.
 	ErrPlacedFile = handler.NewError("ERR_UPLOAD_COMPLETE", "this upload is complete and its file is in place; it cannot be terminated through the upload URL", http.StatusForbidden)
 )
@@ -151,7 +152,7 @@ func (s *Store) GetUpload(ctx context.Context, id string) (handler.Upload, error
 		return nil, rejectedError(rec.Reason)
 	}
 	if s.expired(rec) {
-		return nil, ErrExpired
+		return nil, s.expiredError()
 	}
 	if rec.State == Receiving && rec.Size > 0 && rec.Offset == rec.Size {
 		// Every byte is here but the upload is not placed: placement failed (and

@@ -1,6 +1,10 @@
 package server
 
-import "context"
+import (
+	"context"
+
+	"github.com/uploadsets/uploadsets/internal/diskstore"
+)
 
 // placePending places uploads that had received every byte but were not placed when
 // the server last stopped (a crash between the last byte and placement). Placement is
@@ -15,7 +19,7 @@ func (s *Server) placePending(ctx context.Context) {
 		}
 		for _, id := range ids {
 			rec, err := us.store.Record(id)
-			if err != nil || rec.State != "" || !rec.Complete() {
+			if err != nil || rec.State != diskstore.Receiving || !rec.Complete() {
 				continue
 			}
 			name, _, err := us.hooks.Finish(ctx, id, s.cfg.PublicURL)

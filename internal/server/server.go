@@ -140,14 +140,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go s.inFlight.cutAll(stopped)
 	err := srv.Shutdown(sctx)
 	close(stopped)
-	if errors.Is(err, context.DeadlineExceeded) {
+	if err != nil {
 		srv.Close()
-		return fmt.Errorf("shutdown timed out after %s", s.cfg.ShutdownTimeout)
+		return fmt.Errorf("shutdown (shutdown_timeout %s): %w", s.cfg.ShutdownTimeout, err)
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return err
+	return nil
 }
 
 // Close releases the sets' destinations.
