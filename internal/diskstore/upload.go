@@ -6,11 +6,9 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"sync"
 	"syscall"
 
 	"github.com/tus/tusd/v2/pkg/handler"
-	"golang.org/x/sys/unix"
 )
 
 // upload is one upload as tusd sees it, loaded under tusd's lock for one request.
@@ -46,10 +44,10 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 			return 0, u.store.internal("WriteChunk", u.rec.ID, err)
 		}
 	}
-	wb := newWriteBehind(f, offset)
-	n, err := copyBody(wb, src)
+	w := newFileWriter(f, offset)
+	n, err := copyBody(w, src)
 	if err == nil {
-		err = wb.sync()
+		err = w.sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -105,86 +103,6 @@ func (u *upload) ServeContent(ctx context.Context, w http.ResponseWriter, r *htt
 	http.ServeContent(w, r, "", u.rec.Created, f)
 	return nil
 }
-
-// Buffers grow with the sender: two reads in a row that fill one move the copy to the
-// next size (one full read is just a burst: a client sending a little and going
-// quiet would pin the larger buffer while it waits). A slow sender (a phone on a train) never fills 4 KiB and pins no more than
-// that for the minutes it is held; a fast one reaches 1 MiB reads within two reads,
-// where io.Copy into a file would stay at 32 KiB (fewer syscalls per byte).
-var bufSizes = [...]int{4 << 10, 64 << 10, 1 << 20}
-
-var bufPools [len(bufSizes)]sync.Pool
-
-func init() {
-	for i, n := range bufSizes {
-		bufPools[i].New = func() any { b := make([]byte, n); return &b }
-	}
-}
-
-// copyBody copies src to f, growing its buffer as reads fill it.
-func copyBody(f io.Writer, src io.Reader) (int64, error) {
-	stage := 0
-	bp := bufPools[0].Get().(*[]byte)
-	defer func() { bufPools[stage].Put(bp) }()
-
-	var written int64
-	full := 0 // consecutive reads that filled the buffer
-	for {
-		buf := *bp
-		nr, rerr := src.Read(buf)
-		if nr > 0 {
-			nw, werr := f.Write(buf[:nr])
-			written += int64(nw)
-			if werr != nil {
-				return written, werr
-			}
-			if nr < len(buf) {
-				full = 0
-			} else if full++; full == 2 && stage < len(bufSizes)-1 {
-				bufPools[stage].Put(bp)
-				stage++
-				bp = bufPools[stage].Get().(*[]byte)
-				full = 0
-			}
-		}
-		if rerr == io.EOF {
-			return written, nil
-		}
-		if rerr != nil {
-			return written, rerr
-		}
-	}
-}
-
-// writeBehind starts writeback of every few MiB as it is written, so the fsync that
-// ends a PATCH finds little left to write instead of the whole body at once.
-type writeBehind struct {
-	f       *os.File
-	fd      int
-	synced  int64 // offset up to which writeback was started
-	written int64
-}
-
-const writeBehindStep = 8 << 20
-
-func newWriteBehind(f *os.File, offset int64) *writeBehind {
-	return &writeBehind{f: f, fd: int(f.Fd()), synced: offset, written: offset}
-}
-
-func (w *writeBehind) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
-	w.written += int64(n)
-	if w.written-w.synced >= writeBehindStep {
-		// Advisory: a failure here only means the final fsync does all the work.
-		unix.SyncFileRange(w.fd, w.synced, w.written-w.synced, unix.SYNC_FILE_RANGE_WRITE)
-		w.synced = w.written
-	}
-	return n, err
-}
-
-// sync makes the data durable; the file's size is in its metadata, which fdatasync
-// covers since it changed.
-func (w *writeBehind) sync() error { return unix.Fdatasync(w.fd) }
 
 func isNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)

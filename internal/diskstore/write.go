@@ -1,0 +1,260 @@
+package diskstore
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Buffers grow with the sender: two reads in a row that fill one move the copy to the
+// next size (one full read is just a burst: a client sending a little and going quiet
+// would pin the larger buffer while it waits). A slow sender (a phone on a train) never
+// fills 4 KiB and pins no more than that for the minutes it is held; a fast one reaches
+// 1 MiB reads within a few reads, where io.Copy into a file would stay at 32 KiB.
+var bufSizes = [...]int{4 << 10, 64 << 10, 1 << 20}
+
+const lastStage = len(bufSizes) - 1
+
+var bufPools [len(bufSizes)]sync.Pool
+
+func init() {
+	for i, n := range bufSizes {
+		bufPools[i].New = func() any { b := make([]byte, n); return &b }
+	}
+}
+
+// blockWriter is a destination that can also take whole aligned blocks past the page
+// cache (fileWriter; tests pass plain writers).
+type blockWriter interface {
+	io.Writer
+	// blockAlign is the alignment of offsets and lengths writeBlocks needs, and how far
+	// the next write is from it; align 0 means it cannot take blocks.
+	blockAlign() (align, misaligned int)
+	writeBlocks(p []byte) (int, error)
+}
+
+// copyBody copies src to w, growing its buffer as reads fill it. At full speed, where
+// w takes aligned blocks, the rest of the body goes through copyBlocks.
+func copyBody(w io.Writer, src io.Reader) (int64, error) {
+	bw, _ := w.(blockWriter)
+	stage := 0
+	bp := bufPools[0].Get().(*[]byte)
+	defer func() { bufPools[stage].Put(bp) }()
+
+	var written int64
+	full := 0 // consecutive reads that filled the buffer
+	for {
+		if stage == lastStage && bw != nil {
+			if align, off := bw.blockAlign(); align > 0 {
+				n, err := copyBlocks(bw, src, *bp, align, off)
+				return written + n, err
+			}
+		}
+		buf := *bp
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			nw, werr := w.Write(buf[:nr])
+			written += int64(nw)
+			if werr != nil {
+				return written, werr
+			}
+			if nr < len(buf) {
+				full = 0
+			} else if full++; full == 2 && stage < lastStage {
+				bufPools[stage].Put(bp)
+				stage++
+				bp = bufPools[stage].Get().(*[]byte)
+				full = 0
+			}
+		}
+		if rerr == io.EOF {
+			return written, nil
+		}
+		if rerr != nil {
+			return written, rerr
+		}
+	}
+}
+
+// copyBlocks copies the rest of a fast body in whole buffers written as aligned blocks
+// (O_DIRECT for a file): nothing is copied into the page cache, so the CPU goes to the
+// network, and the fsync that ends the PATCH has almost nothing left to write. A second
+// goroutine writes one block while the next is read, so disk and network overlap.
+//
+// buf is one block; off is how far the file's end is past an aligned offset. The bytes
+// before the next aligned offset and the last partial block go through the cache.
+func copyBlocks(bw blockWriter, src io.Reader, buf []byte, align, off int) (int64, error) {
+	var written int64
+	if off > 0 {
+		nr, rerr := io.ReadFull(src, buf[:align-off])
+		nw, werr := bw.Write(buf[:nr])
+		written += int64(nw)
+		if werr != nil || rerr != nil {
+			// rerr is EOF: tusd's body reader ends the body on any error, and keeps it.
+			return written, werr
+		}
+	}
+
+	// Two buffers alternate: the channel is unbuffered and the writer takes a block only
+	// once it has written the previous one, so when a send returns, the other buffer
+	// is free to fill.
+	spare := bufPools[lastStage].Get().(*[]byte)
+	defer bufPools[lastStage].Put(spare)
+	blocks := make(chan []byte)
+	done := make(chan struct{})
+	var (
+		blockBytes int64
+		blockErr   error
+		failed     atomic.Bool
+	)
+	go func() {
+		defer close(done)
+		for b := range blocks {
+			if blockErr != nil {
+				continue
+			}
+			n, err := bw.writeBlocks(b)
+			blockBytes += int64(n)
+			if err != nil {
+				blockErr = err
+				failed.Store(true)
+			}
+		}
+	}()
+
+	cur, next := buf, *spare
+	var nr int
+	for !failed.Load() {
+		// A fast sender fills a block at once; a sender that slows down leaves its
+		// bytes here until it has sent a block or its body ends. They are not
+		// acknowledged before they are written, so a crash loses nothing the client
+		// was told was stored.
+		var rerr error
+		nr, rerr = io.ReadFull(src, cur)
+		if rerr != nil {
+			break // EOF, possibly after a partial block: written below
+		}
+		blocks <- cur
+		nr = 0
+		cur, next = next, cur
+	}
+	close(blocks)
+	<-done
+	written += blockBytes
+	if blockErr != nil || nr == 0 {
+		return written, blockErr
+	}
+	nw, err := bw.Write(cur[:nr])
+	return written + int64(nw), err
+}
+
+// fileWriter appends to an upload's data file. Writes through the page cache start
+// writeback every few MiB, so the fsync that ends a PATCH finds little left to write;
+// whole aligned blocks go past the cache with O_DIRECT where the filesystem allows it.
+type fileWriter struct {
+	f      *os.File
+	fd     int
+	end    int64 // the file's size: where the next byte goes
+	synced int64 // where writeback was started up to
+	align  int   // O_DIRECT alignment; 0 until probed, -1 when not supported
+	direct bool  // O_DIRECT is set on fd
+}
+
+const writeBehindStep = 8 << 20
+
+func newFileWriter(f *os.File, offset int64) *fileWriter {
+	return &fileWriter{f: f, fd: int(f.Fd()), end: offset, synced: offset}
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	if w.direct {
+		if err := w.setDirect(false); err != nil {
+			return 0, err
+		}
+	}
+	n, err := w.f.Write(p)
+	w.end += int64(n)
+	if w.end-w.synced >= writeBehindStep {
+		// Advisory: a failure here only means the final fsync does all the work.
+		unix.SyncFileRange(w.fd, w.synced, w.end-w.synced, unix.SYNC_FILE_RANGE_WRITE)
+		w.synced = w.end
+	}
+	return n, err
+}
+
+func (w *fileWriter) blockAlign() (align, misaligned int) {
+	if w.align == 0 {
+		w.align = probeDirect(w.fd)
+	}
+	if w.align < 0 {
+		return 0, 0
+	}
+	return w.align, int(w.end % int64(w.align))
+}
+
+// writeBlocks writes p with O_DIRECT; copyBody calls it only with an aligned length at
+// an aligned offset. A filesystem that refuses after all gets the bytes through the
+// page cache.
+func (w *fileWriter) writeBlocks(p []byte) (int, error) {
+	if uintptr(unsafe.Pointer(&p[0]))%uintptr(w.align) != 0 {
+		return w.Write(p)
+	}
+	if !w.direct {
+		if err := w.setDirect(true); err != nil {
+			w.align = -1
+			return w.Write(p)
+		}
+	}
+	n, err := w.f.Write(p)
+	if n == 0 && errors.Is(err, syscall.EINVAL) {
+		w.align = -1
+		return w.Write(p)
+	}
+	w.end += int64(n)
+	// Written past the cache: nothing there for writeback to start.
+	w.synced = w.end
+	return n, err
+}
+
+func (w *fileWriter) setDirect(on bool) error {
+	flags, err := unix.FcntlInt(uintptr(w.fd), unix.F_GETFL, 0)
+	if err != nil {
+		return err
+	}
+	if on {
+		flags |= unix.O_DIRECT
+	} else {
+		flags &^= unix.O_DIRECT
+	}
+	if _, err := unix.FcntlInt(uintptr(w.fd), unix.F_SETFL, flags); err != nil {
+		return err
+	}
+	w.direct = on
+	return nil
+}
+
+// probeDirect returns the alignment O_DIRECT needs on fd's file (statx reports it on
+// Linux 6.1 and later), at least a page so that pooled buffers qualify; -1 when the
+// filesystem does not do direct I/O (tmpfs, for one) or the kernel does not say.
+func probeDirect(fd int) int {
+	var st unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_DIOALIGN, &st); err != nil ||
+		st.Mask&unix.STATX_DIOALIGN == 0 || st.Dio_offset_align == 0 {
+		return -1
+	}
+	align := max(int(st.Dio_offset_align), int(st.Dio_mem_align), 4096)
+	if bufSizes[lastStage]%align != 0 {
+		return -1
+	}
+	return align
+}
+
+// sync makes the data durable; the file's size is in its metadata, which fdatasync
+// covers since it changed.
+func (w *fileWriter) sync() error { return unix.Fdatasync(w.fd) }

@@ -1,0 +1,129 @@
+package diskstore
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"syscall"
+	"testing"
+)
+
+// chunky hands out its data in reads of varying size, as a socket does.
+type chunky struct {
+	data []byte
+	rng  *rand.Rand
+	read int
+}
+
+func (c *chunky) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), len(c.data), 1+c.rng.IntN(300<<10))
+	copy(p, c.data[:n])
+	c.data = c.data[n:]
+	c.read += n
+	return n, nil
+}
+
+// Every mix of resumed offset and body length lands byte for byte in a real file,
+// whether the filesystem takes O_DIRECT (ext4, xfs) or not (tmpfs): the unaligned head,
+// the direct blocks, the cached tail.
+func TestCopyBodyIntoFile(t *testing.T) {
+	dirs := map[string]string{"tempdir": t.TempDir()}
+	if shm, err := os.MkdirTemp("/dev/shm", "diskstore-"); err == nil {
+		t.Cleanup(func() { os.RemoveAll(shm) })
+		dirs["shm"] = shm
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	data := make([]byte, 7<<20)
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	offsets := []int{0, 1, 4095, 4096 + 7, 3<<20 + 5}
+	lengths := []int{0, 1, 100 << 10, 1 << 20, 3<<20 + 123}
+	for name, dir := range dirs {
+		for _, off := range offsets {
+			for _, n := range lengths {
+				t.Run(fmt.Sprintf("%s/off=%d/len=%d", name, off, n), func(t *testing.T) {
+					path := dir + "/" + fmt.Sprint(off, "-", n)
+					if err := os.WriteFile(path, data[:off], 0o600); err != nil {
+						t.Fatal(err)
+					}
+					f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					w := newFileWriter(f, int64(off))
+					got, err := copyBody(w, &chunky{data: data[off : off+n], rng: rng})
+					if err == nil {
+						err = w.sync()
+					}
+					f.Close()
+					if err != nil || got != int64(n) || w.end != int64(off+n) {
+						t.Fatalf("copyBody = %d, %v; end %d; want %d bytes to end at %d", got, err, w.end, n, off+n)
+					}
+					onDisk, _ := os.ReadFile(path)
+					if !bytes.Equal(onDisk, data[:off+n]) {
+						t.Fatalf("file differs from what was sent (len %d, want %d)", len(onDisk), off+n)
+					}
+				})
+			}
+		}
+	}
+}
+
+// blockRecorder takes blocks as a file would and can run out of room after some.
+type blockRecorder struct {
+	bytes.Buffer
+	align  int
+	blocks int
+	room   int // blocks it takes before ENOSPC; 0 means no limit
+}
+
+func (b *blockRecorder) blockAlign() (int, int) { return b.align, b.Len() % b.align }
+
+func (b *blockRecorder) writeBlocks(p []byte) (int, error) {
+	if b.Len()%b.align != 0 || len(p)%b.align != 0 {
+		return 0, fmt.Errorf("unaligned block: %d bytes at %d", len(p), b.Len())
+	}
+	if b.room > 0 && b.blocks == b.room {
+		return 0, &os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}
+	}
+	b.blocks++
+	return b.Buffer.Write(p)
+}
+
+func TestCopyBodyUsesAlignedBlocksAtFullSpeed(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), (5<<20+300)/16)
+	w := &blockRecorder{align: 4096}
+	w.WriteString("xyz") // a resumed upload at an unaligned offset
+	n, err := copyBody(w, bytes.NewReader(data))
+	if err != nil || n != int64(len(data)) || !bytes.Equal(w.Bytes()[3:], data) {
+		t.Fatalf("copyBody = %d, %v; content equal: %v", n, err, bytes.Equal(w.Bytes()[3:], data))
+	}
+	// 4 KiB, 4 KiB, 64 KiB, 64 KiB through the cache, then 1 MiB blocks.
+	if w.blocks < 4 {
+		t.Errorf("%d aligned blocks for a 5 MiB body; want at least 4", w.blocks)
+	}
+}
+
+// A disk that fills during the block writes stops the copy: it neither reads on to the
+// end of the body nor reports more than was written.
+func TestCopyBlocksStopsWhenTheDiskIsFull(t *testing.T) {
+	data := bytes.Repeat([]byte("x"), 64<<20)
+	src := &chunky{data: data, rng: rand.New(rand.NewPCG(3, 4))}
+	w := &blockRecorder{align: 4096, room: 3}
+	n, err := copyBody(w, src)
+	if !isNoSpace(err) {
+		t.Fatalf("err = %v, want ENOSPC", err)
+	}
+	if n != int64(w.Len()) {
+		t.Errorf("reported %d bytes written, the disk holds %d", n, w.Len())
+	}
+	if src.read > w.Len()+3<<20 {
+		t.Errorf("read %d bytes of the body for %d written: the copy went on after the disk filled", src.read, w.Len())
+	}
+}
