@@ -45,14 +45,20 @@ func copyBody(w io.Writer, src io.Reader) (int64, error) {
 	bw, _ := w.(blockWriter)
 	stage := 0
 	bp := bufPools[0].Get().(*[]byte)
-	defer func() { bufPools[stage].Put(bp) }()
+	defer func() {
+		if bp != nil {
+			bufPools[stage].Put(bp)
+		}
+	}()
 
 	var written int64
 	full := 0 // consecutive reads that filled the buffer
 	for {
 		if stage == lastStage && bw != nil {
 			if align, off := bw.blockAlign(); align > 0 {
-				n, err := copyBlocks(bw, src, *bp, align, off)
+				first := bp
+				bp = nil // copyBlocks returns it to the pool
+				n, err := copyBlocks(bw, src, first, align, off)
 				return written + n, err
 			}
 		}
@@ -82,31 +88,43 @@ func copyBody(w io.Writer, src io.Reader) (int64, error) {
 	}
 }
 
-// copyBlocks copies the rest of a fast body in whole buffers written as aligned blocks
-// (O_DIRECT for a file): nothing is copied into the page cache, so the CPU goes to the
-// network, and the fsync that ends the PATCH has almost nothing left to write. A second
-// goroutine writes one block while the next is read, so disk and network overlap.
+// copyBlocks copies the rest of a fast body in aligned blocks (O_DIRECT for a file):
+// nothing is copied into the page cache, so the CPU goes to the network, and the fsync
+// that ends the PATCH has almost nothing left to write. A second goroutine writes one
+// block while the next is read, so disk and network overlap.
 //
-// buf is one block; off is how far the file's end is past an aligned offset. The bytes
-// before the next aligned offset and the last partial block go through the cache.
-func copyBlocks(bw blockWriter, src io.Reader, buf []byte, align, off int) (int64, error) {
+// A block is handed over when the buffer is full, or when a read comes back short
+// (the sender is not ahead of us) with at least one aligned length in hand: a sender
+// that pauses leaves less than one alignment unit (4 KiB) unwritten, and those bytes
+// are written as soon as the body ends, however it ends (tusd's body reader turns a
+// broken connection into EOF). Nothing unwritten has been acknowledged, so a crash
+// loses nothing the client was told was stored.
+//
+// first is a block-sized pooled buffer, owned from here on; off is how far the file's
+// end is past an aligned offset. The bytes up to the next aligned offset and the last
+// partial block go through the cache.
+func copyBlocks(bw blockWriter, src io.Reader, first *[]byte, align, off int) (int64, error) {
+	pool := &bufPools[lastStage]
+	cur := first
+	defer func() { pool.Put(cur) }()
+
 	var written int64
 	if off > 0 {
-		nr, rerr := io.ReadFull(src, buf[:align-off])
-		nw, werr := bw.Write(buf[:nr])
+		nr, rerr := io.ReadFull(src, (*cur)[:align-off])
+		nw, werr := bw.Write((*cur)[:nr])
 		written += int64(nw)
 		if werr != nil || rerr != nil {
-			// rerr is EOF: tusd's body reader ends the body on any error, and keeps it.
-			return written, werr
+			return written, werr // rerr is EOF: the body ended
 		}
 	}
 
-	// Two buffers alternate: the channel is unbuffered and the writer takes a block only
-	// once it has written the previous one, so when a send returns, the other buffer
-	// is free to fill.
-	spare := bufPools[lastStage].Get().(*[]byte)
-	defer bufPools[lastStage].Put(spare)
-	blocks := make(chan []byte)
+	type block struct {
+		buf *[]byte
+		n   int
+	}
+	// Unbuffered: at most one block is being written while another fills, and the
+	// writer returns each buffer to the pool, so a paused sender pins one buffer.
+	blocks := make(chan block)
 	done := make(chan struct{})
 	var (
 		blockBytes int64
@@ -116,41 +134,42 @@ func copyBlocks(bw blockWriter, src io.Reader, buf []byte, align, off int) (int6
 	go func() {
 		defer close(done)
 		for b := range blocks {
-			if blockErr != nil {
-				continue
+			if blockErr == nil {
+				n, err := bw.writeBlocks((*b.buf)[:b.n])
+				blockBytes += int64(n)
+				if err != nil {
+					blockErr = err
+					failed.Store(true)
+				}
 			}
-			n, err := bw.writeBlocks(b)
-			blockBytes += int64(n)
-			if err != nil {
-				blockErr = err
-				failed.Store(true)
-			}
+			pool.Put(b.buf)
 		}
 	}()
 
-	cur, next := buf, *spare
-	var nr int
+	filled := 0
 	for !failed.Load() {
-		// A fast sender fills a block at once; a sender that slows down leaves its
-		// bytes here until it has sent a block or its body ends. They are not
-		// acknowledged before they are written, so a crash loses nothing the client
-		// was told was stored.
-		var rerr error
-		nr, rerr = io.ReadFull(src, cur)
+		want := len(*cur) - filled
+		nr, rerr := src.Read((*cur)[filled:])
+		filled += nr
 		if rerr != nil {
-			break // EOF, possibly after a partial block: written below
+			break // EOF: the rest is written below
 		}
-		blocks <- cur
-		nr = 0
-		cur, next = next, cur
+		if filled < len(*cur) && (nr == want || filled < align) {
+			continue
+		}
+		n := filled - filled%align
+		next := pool.Get().(*[]byte)
+		copy(*next, (*cur)[n:filled])
+		blocks <- block{cur, n}
+		cur, filled = next, filled-n
 	}
 	close(blocks)
 	<-done
 	written += blockBytes
-	if blockErr != nil || nr == 0 {
+	if blockErr != nil || filled == 0 {
 		return written, blockErr
 	}
-	nw, err := bw.Write(cur[:nr])
+	nw, err := bw.Write((*cur)[:filled])
 	return written + int64(nw), err
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // chunky hands out its data in reads of varying size, as a socket does.
@@ -125,5 +126,42 @@ func TestCopyBlocksStopsWhenTheDiskIsFull(t *testing.T) {
 	}
 	if src.read > w.Len()+3<<20 {
 		t.Errorf("read %d bytes of the body for %d written: the copy went on after the disk filled", src.read, w.Len())
+	}
+}
+
+// A sender that pauses mid-body finds its bytes on disk, all but the last alignment
+// unit at most, while the request is still open: a stalled PATCH does not sit on
+// megabytes that only its end would write.
+func TestPausedSenderIsWrittenOut(t *testing.T) {
+	path := t.TempDir() + "/data"
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pr, pw := io.Pipe()
+	const sent = 3<<20 + 100
+	go pw.Write(make([]byte, sent))
+	w := newFileWriter(f, 0)
+	res := make(chan error, 1)
+	go func() { _, err := copyBody(w, pr); res <- err }()
+
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fi, _ := os.Stat(path)
+		if fi.Size() >= sent-4096 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d bytes on disk while the sender pauses", fi.Size(), sent)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	pw.Close()
+	if err := <-res; err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Size() != sent {
+		t.Errorf("size %d after the body ended, want %d", fi.Size(), sent)
 	}
 }
