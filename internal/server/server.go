@@ -95,10 +95,16 @@ func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
 		BasePath:      s.cfg.PublicURL + "/uploads/" + set.Name + "/",
 		// The set's size rule is enforced by the creation hook, which can say which
 		// set and which rule; tusd's own check would answer first with neither.
-		MaxSize:                          0,
-		Cors:                             &cors,
-		Logger:                           newTusLogger(log.Named("tus")),
-		GracefulRequestCompletionTimeout: 10 * time.Second,
+		MaxSize: 0,
+		Cors:    &cors,
+		Logger:  newTusLogger(log.Named("tus")),
+		// tusd keeps each request's context (and a goroutine and a timer with it)
+		// alive this long after the request ends, for stores that finish writing
+		// after the response. This store has written and synced everything before
+		// it returns, and placement runs without the request's cancellation, so a
+		// long grace only holds memory: at 10 s, a burst of small uploads keeps
+		// thousands of idle goroutines.
+		GracefulRequestCompletionTimeout: 100 * time.Millisecond,
 		AcquireLockTimeout:               20 * time.Second,
 		NetworkTimeout:                   s.cfg.NetworkTimeout,
 	}
