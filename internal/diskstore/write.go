@@ -12,14 +12,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Buffers grow with the sender: two reads in a row that fill one move the copy to the
-// next size (one full read is just a burst: a client sending a little and going quiet
-// would pin the larger buffer while it waits). A slow sender (a phone on a train) never
-// fills 4 KiB and pins no more than that for the minutes it is held; a fast one reaches
-// 1 MiB reads within a few reads, where io.Copy into a file would stay at 32 KiB.
-var bufSizes = [...]int{4 << 10, 64 << 10, 1 << 20}
+// Buffers follow the sender. At the smallest size, reads come out of net/http's own
+// 4 KiB socket buffer; five full reads in a row (more than that buffer holds) show a
+// sender with more in flight, and move the copy up; at the larger sizes two full
+// reads in a row do, so a fast sender reaches 1 MiB reads within a few reads, where
+// io.Copy into a file would stay at 32 KiB. A read at a larger size that brings less
+// than slowRead has caught up with a sender that had almost nothing waiting: the next
+// read will probably wait for the network, and it waits with the smallest buffer. (The
+// first read at a size is not counted: it may be what was left in net/http's buffer.)
+// A held upload (a phone on a train, a stalled client) thus pins 1 KiB, not whatever
+// size its last burst reached.
+var (
+	bufSizes     = [...]int{1 << 10, 64 << 10, 1 << 20}
+	promoteAfter = [...]int{5, 2}
+)
 
-const lastStage = len(bufSizes) - 1
+const (
+	lastStage = len(bufSizes) - 1
+	slowRead  = 4 << 10
+)
 
 var bufPools [len(bufSizes)]sync.Pool
 
@@ -39,27 +50,39 @@ type blockWriter interface {
 	writeBlocks(p []byte) (int, error)
 }
 
-// copyBody copies src to w, growing its buffer as reads fill it. At full speed, where
-// w takes aligned blocks, the rest of the body goes through copyBlocks.
+// copyBody copies src to w, its buffer following the sender (see bufSizes). At full
+// speed, where w takes aligned blocks, it goes on in copyBlocks until the body ends or
+// the sender slows down.
 func copyBody(w io.Writer, src io.Reader) (int64, error) {
 	bw, _ := w.(blockWriter)
-	stage := 0
+	stage, full := 0, 0 // full: consecutive reads that filled the buffer
+	fresh := true       // no read yet at this size
 	bp := bufPools[0].Get().(*[]byte)
 	defer func() {
 		if bp != nil {
 			bufPools[stage].Put(bp)
 		}
 	}()
+	setStage := func(s int) {
+		bufPools[stage].Put(bp)
+		stage, full, fresh = s, 0, true
+		bp = bufPools[s].Get().(*[]byte)
+	}
 
 	var written int64
-	full := 0 // consecutive reads that filled the buffer
 	for {
 		if stage == lastStage && bw != nil {
 			if align, off := bw.blockAlign(); align > 0 {
 				first := bp
 				bp = nil // copyBlocks returns it to the pool
-				n, err := copyBlocks(bw, src, first, align, off)
-				return written + n, err
+				n, ended, err := copyBlocks(bw, src, first, align, off)
+				written += n
+				if ended || err != nil {
+					return written, err
+				}
+				stage, full, fresh = 0, 0, true
+				bp = bufPools[0].Get().(*[]byte)
+				continue
 			}
 		}
 		buf := *bp
@@ -70,14 +93,6 @@ func copyBody(w io.Writer, src io.Reader) (int64, error) {
 			if werr != nil {
 				return written, werr
 			}
-			if nr < len(buf) {
-				full = 0
-			} else if full++; full == 2 && stage < lastStage {
-				bufPools[stage].Put(bp)
-				stage++
-				bp = bufPools[stage].Get().(*[]byte)
-				full = 0
-			}
 		}
 		if rerr == io.EOF {
 			return written, nil
@@ -85,37 +100,51 @@ func copyBody(w io.Writer, src io.Reader) (int64, error) {
 		if rerr != nil {
 			return written, rerr
 		}
+		switch {
+		case nr == len(buf):
+			if full++; stage < lastStage && full == promoteAfter[stage] {
+				setStage(stage + 1)
+				continue
+			}
+		case nr < slowRead && stage > 0 && !fresh:
+			setStage(0)
+			continue
+		default:
+			full = 0
+		}
+		fresh = false
 	}
 }
 
-// copyBlocks copies the rest of a fast body in aligned blocks (O_DIRECT for a file):
-// nothing is copied into the page cache, so the CPU goes to the network, and the fsync
-// that ends the PATCH has almost nothing left to write. A second goroutine writes one
-// block while the next is read, so disk and network overlap.
+// copyBlocks copies a fast body in aligned blocks (O_DIRECT for a file): nothing is
+// copied into the page cache, so the CPU goes to the network, and the fsync that ends
+// the PATCH has almost nothing left to write. A second goroutine writes one block
+// while the next is read, so disk and network overlap.
 //
 // A block is handed over when the buffer is full, or when a read comes back short
-// (the sender is not ahead of us) with at least one aligned length in hand: a sender
-// that pauses leaves less than one alignment unit (4 KiB) unwritten, and those bytes
-// are written as soon as the body ends, however it ends (tusd's body reader turns a
-// broken connection into EOF). Nothing unwritten has been acknowledged, so a crash
-// loses nothing the client was told was stored.
+// (the sender is not ahead of us) with at least one aligned length in hand. Bytes
+// short of an aligned length wait for the next read, so a pause leaves less than 4 KiB
+// unwritten; nothing unwritten has been acknowledged, so a crash loses nothing the
+// client was told was stored. When a read brings less than slowRead, the sender has
+// slowed down: everything in hand is written and copyBlocks returns with ended false,
+// for copyBody to go on with small buffers. It returns ended true when the body ended
+// (tusd's body reader ends it on any error, after the bytes that arrived).
 //
 // first is a block-sized pooled buffer, owned from here on; off is how far the file's
-// end is past an aligned offset. The bytes up to the next aligned offset and the last
-// partial block go through the cache.
-func copyBlocks(bw blockWriter, src io.Reader, first *[]byte, align, off int) (int64, error) {
+// end is past an aligned offset. The bytes up to the next aligned offset and the
+// bytes left at the end go through the cache.
+func copyBlocks(bw blockWriter, src io.Reader, first *[]byte, align, off int) (written int64, ended bool, err error) {
 	pool := &bufPools[lastStage]
 	cur := first
 	defer func() { pool.Put(cur) }()
 
-	var written int64
 	if off > 0 {
 		nr, rerr := io.ReadFull(src, (*cur)[:align-off])
 		nw, werr := bw.Write((*cur)[:nr])
-		written += int64(nw)
 		if werr != nil || rerr != nil {
-			return written, werr // rerr is EOF: the body ended
+			return int64(nw), true, werr // rerr is EOF: the body ended
 		}
+		written += int64(nw)
 	}
 
 	type block struct {
@@ -145,32 +174,48 @@ func copyBlocks(bw blockWriter, src io.Reader, first *[]byte, align, off int) (i
 			pool.Put(b.buf)
 		}
 	}()
-
-	filled := 0
-	for !failed.Load() {
-		want := len(*cur) - filled
-		nr, rerr := src.Read((*cur)[filled:])
-		filled += nr
-		if rerr != nil {
-			break // EOF: the rest is written below
-		}
-		if filled < len(*cur) && (nr == want || filled < align) {
-			continue
-		}
+	handOver := func(filled int) int {
 		n := filled - filled%align
 		next := pool.Get().(*[]byte)
 		copy(*next, (*cur)[n:filled])
 		blocks <- block{cur, n}
-		cur, filled = next, filled-n
+		cur = next
+		return filled - n
+	}
+
+	filled := 0
+	for fresh := true; !failed.Load(); fresh = false {
+		want := len(*cur) - filled
+		nr, rerr := src.Read((*cur)[filled:])
+		filled += nr
+		if rerr != nil {
+			ended = true
+			break
+		}
+		if nr < slowRead && nr < want && !fresh {
+			break
+		}
+		if filled == len(*cur) || (nr < want && filled >= align) {
+			filled = handOver(filled)
+		}
+	}
+	if !failed.Load() && filled >= align {
+		filled = handOver(filled)
 	}
 	close(blocks)
 	<-done
 	written += blockBytes
-	if blockErr != nil || filled == 0 {
-		return written, blockErr
+	if blockErr != nil {
+		return written, true, blockErr
 	}
-	nw, err := bw.Write((*cur)[:filled])
-	return written + int64(nw), err
+	if filled > 0 {
+		nw, err := bw.Write((*cur)[:filled])
+		written += int64(nw)
+		if err != nil {
+			return written, true, err
+		}
+	}
+	return written, ended, nil
 }
 
 // fileWriter appends to an upload's data file. Writes through the page cache start

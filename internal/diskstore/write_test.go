@@ -1,11 +1,13 @@
 package diskstore
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -105,7 +107,7 @@ func TestCopyBodyUsesAlignedBlocksAtFullSpeed(t *testing.T) {
 	if err != nil || n != int64(len(data)) || !bytes.Equal(w.Bytes()[3:], data) {
 		t.Fatalf("copyBody = %d, %v; content equal: %v", n, err, bytes.Equal(w.Bytes()[3:], data))
 	}
-	// 4 KiB, 4 KiB, 64 KiB, 64 KiB through the cache, then 1 MiB blocks.
+	// 5 × 1 KiB, 2 × 64 KiB through the cache, then 1 MiB blocks.
 	if w.blocks < 4 {
 		t.Errorf("%d aligned blocks for a 5 MiB body; want at least 4", w.blocks)
 	}
@@ -163,5 +165,75 @@ func TestPausedSenderIsWrittenOut(t *testing.T) {
 	}
 	if fi, _ := os.Stat(path); fi.Size() != sent {
 		t.Errorf("size %d after the body ended, want %d", fi.Size(), sent)
+	}
+}
+
+// paced hands out its data in the given chunks (a fast burst, then a trickle) and
+// records the size of every buffer it is asked to fill.
+type paced struct {
+	chunks []int
+	asked  []int
+}
+
+func (p *paced) Read(b []byte) (int, error) {
+	p.asked = append(p.asked, len(b))
+	for len(p.chunks) > 0 && p.chunks[0] == 0 {
+		p.chunks = p.chunks[1:]
+	}
+	if len(p.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(b), p.chunks[0])
+	p.chunks[0] -= n
+	for i := range b[:n] {
+		b[i] = 'x'
+	}
+	return n, nil
+}
+
+// After a fast burst, a sender that slows to a trickle is read with the smallest
+// buffer again: a held upload pins 1 KiB, not the 1 MiB its burst reached.
+func TestSlowSenderIsReadWithTheSmallestBuffer(t *testing.T) {
+	for name, w := range map[string]io.Writer{
+		"blocks": &blockRecorder{align: 4096},
+		"cache":  &bytes.Buffer{},
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := &paced{chunks: []int{5 << 20, 1500, 1500, 1500, 1500, 1500}}
+			n, err := copyBody(w, src)
+			if err != nil || n != 5<<20+5*1500 {
+				t.Fatalf("copyBody = %d, %v", n, err)
+			}
+			if got := slices.Max(src.asked); got != bufSizes[lastStage] {
+				t.Errorf("largest read %d during the burst, want %d", got, bufSizes[lastStage])
+			}
+			// The trickle: the read that first sees it may still offer the burst's
+			// buffer; every read after it offers the smallest.
+			tail := src.asked[len(src.asked)-5:]
+			for _, a := range tail {
+				if a > bufSizes[0] {
+					t.Fatalf("reads during the trickle offered %v bytes; want at most %d each", tail, bufSizes[0])
+				}
+			}
+		})
+	}
+}
+
+// A fast body read through net/http's 4 KiB buffer (whose leftovers make short reads
+// now and then) climbs to 1 MiB blocks and stays there: it is not taken for a slow
+// sender and sent back to 1 KiB reads.
+func TestFastSenderStaysAtFullSize(t *testing.T) {
+	const size = 64 << 20
+	for _, resumedAt := range []int{0, 3} {
+		sock := &paced{chunks: []int{size}}
+		w := &blockRecorder{align: 4096}
+		w.Write(make([]byte, resumedAt))
+		n, err := copyBody(w, bufio.NewReaderSize(sock, 4096))
+		if err != nil || n != size {
+			t.Fatalf("copyBody = %d, %v", n, err)
+		}
+		if len(sock.asked) > 100 || w.blocks < 60 {
+			t.Errorf("resumed at %d: %d socket reads and %d blocks for 64 MiB; want about 64 of each", resumedAt, len(sock.asked), w.blocks)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/exp/slog"
@@ -11,8 +12,10 @@ import (
 // request at Info, which costs real time per upload; only its warnings and errors pass,
 // and uploadsets logs its own events (UploadPlaced, UploadRefused...) instead.
 type tusLog struct {
-	log   hclog.Logger
-	attrs []any
+	log hclog.Logger
+	// attrs are kept as tusd gives them (it adds some to every request) and turned
+	// into hclog's arguments only for the rare line that is logged.
+	attrs []slog.Attr
 }
 
 func newTusLogger(log hclog.Logger) *slog.Logger {
@@ -22,7 +25,10 @@ func newTusLogger(log hclog.Logger) *slog.Logger {
 func (h *tusLog) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
 
 func (h *tusLog) Handle(_ context.Context, r slog.Record) error {
-	args := append([]any(nil), h.attrs...)
+	args := make([]any, 0, 2*(len(h.attrs)+r.NumAttrs()))
+	for _, a := range h.attrs {
+		args = append(args, a.Key, a.Value.Any())
+	}
 	r.Attrs(func(a slog.Attr) bool {
 		args = append(args, a.Key, a.Value.Any())
 		return true
@@ -36,11 +42,7 @@ func (h *tusLog) Handle(_ context.Context, r slog.Record) error {
 }
 
 func (h *tusLog) WithAttrs(attrs []slog.Attr) slog.Handler {
-	n := &tusLog{log: h.log, attrs: append([]any(nil), h.attrs...)}
-	for _, a := range attrs {
-		n.attrs = append(n.attrs, a.Key, a.Value.Any())
-	}
-	return n
+	return &tusLog{log: h.log, attrs: slices.Concat(h.attrs, attrs)}
 }
 
 // WithGroup is not used by tusd; groups are flattened.
