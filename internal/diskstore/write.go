@@ -122,7 +122,8 @@ func copyBody(w io.Writer, src io.Reader) (int64, error) {
 // while the next is read, so disk and network overlap.
 //
 // A block is handed over when the buffer is full, or when a read comes back short
-// (the sender is not ahead of us) with at least one aligned length in hand. Bytes
+// (the sender is not ahead of us) with at least one aligned length in hand and the
+// writer is idle. Bytes
 // short of an aligned length wait for the next read, so a pause leaves less than 4 KiB
 // unwritten; nothing unwritten has been acknowledged, so a crash loses nothing the
 // client was told was stored. When a read brings less than slowRead, the sender has
@@ -174,11 +175,25 @@ func copyBlocks(bw blockWriter, src io.Reader, first *[]byte, align, off int) (w
 			pool.Put(b.buf)
 		}
 	}()
-	handOver := func(filled int) int {
+	// handOver gives the writer the aligned part of what is filled and goes on in a
+	// fresh buffer with the rest. Unless told to wait, it gives nothing while the
+	// writer is busy: the buffer goes on filling, and the disk gets fewer, larger
+	// writes.
+	handOver := func(filled int, wait bool) int {
 		n := filled - filled%align
+		b := block{cur, n}
+		if wait {
+			blocks <- b
+		} else {
+			select {
+			case blocks <- b:
+			default:
+				return filled
+			}
+		}
+		// The writer only reads cur[:n].
 		next := pool.Get().(*[]byte)
 		copy(*next, (*cur)[n:filled])
-		blocks <- block{cur, n}
 		cur = next
 		return filled - n
 	}
@@ -195,12 +210,14 @@ func copyBlocks(bw blockWriter, src io.Reader, first *[]byte, align, off int) (w
 		if nr < slowRead && nr < want && !fresh {
 			break
 		}
-		if filled == len(*cur) || (nr < want && filled >= align) {
-			filled = handOver(filled)
+		if filled == len(*cur) {
+			filled = handOver(filled, true)
+		} else if nr < want && filled >= align {
+			filled = handOver(filled, false)
 		}
 	}
 	if !failed.Load() && filled >= align {
-		filled = handOver(filled)
+		filled = handOver(filled, true)
 	}
 	close(blocks)
 	<-done

@@ -91,7 +91,7 @@ func (r *recorder) calibrate() {
 }
 
 func newRecorder(runs int) *recorder {
-	return &recorder{runs: runs, vals: map[string]map[string][]float64{uploadsetsName: {}, tusdName: {}}}
+	return &recorder{runs: runs, vals: map[string]map[string][]float64{uploadsetsName: {}, tusdName: {}, limitName: {}}}
 }
 
 func (r *recorder) add(server string, _ int, m metrics) {
@@ -196,6 +196,19 @@ func (r *recorder) render(w io.Writer, sz sizes, cases []string, quickRun bool) 
 			continue
 		}
 		fmt.Fprintf(w, "| %s | %s | %s |\n", rw.key, nums(r.vals[uploadsetsName][rw.key], rw.prec), nums(r.vals[tusdName][rw.key], rw.prec))
+	}
+	if lim := r.vals[limitName]; len(lim) > 0 {
+		fmt.Fprintf(w, "\n### This machine's limits for the large case (bench process, no upload server)\n\n")
+		fmt.Fprintf(w, "| limit | MiB/s, median | every run | uploadsets large ÷ limit |\n|---|---:|---|---:|\n")
+		us := medianf(r.vals[uploadsetsName]["large.mibps"])
+		for _, l := range limitKeys {
+			v := medianf(lim[l.key])
+			share := ""
+			if v > 0 && !math.IsNaN(us) {
+				share = fmt.Sprintf("%.0f%%", 100*us/v)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", l.label, num(v, 0), nums(lim[l.key], 0), share)
+		}
 	}
 	if len(r.failures) > 0 {
 		fmt.Fprintf(w, "\n### Failures\n\n")

@@ -29,6 +29,7 @@ type flavor struct {
 const (
 	uploadsetsName = "uploadsets"
 	tusdName       = "tusd"
+	limitName      = "limit" // the machine limits measured in the bench process (limits.go)
 )
 
 // uploadsetsConfig is the config of every uploadsets run: one set taking any
