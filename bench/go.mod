@@ -2,7 +2,10 @@ module github.com/uploadsets/uploadsets/bench
 
 go 1.26.8
 
-require github.com/tus/tusd/v2 v2.10.1
+require (
+	github.com/tus/tusd/v2 v2.10.1
+	golang.org/x/sys v0.47.0
+)
 
 require (
 	cel.dev/expr v0.25.2 // indirect
@@ -92,7 +95,6 @@ require (
 	golang.org/x/net v0.58.0 // indirect
 	golang.org/x/oauth2 v0.36.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
 	golang.org/x/time v0.15.0 // indirect
 	google.golang.org/api v0.287.1 // indirect

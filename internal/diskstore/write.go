@@ -122,8 +122,7 @@ func copyBody(w io.Writer, src io.Reader) (int64, error) {
 // while the next is read, so disk and network overlap.
 //
 // A block is handed over when the buffer is full, or when a read comes back short
-// (the sender is not ahead of us) with at least one aligned length in hand and the
-// writer is idle. Bytes
+// (the sender is not ahead of us) with at least one aligned length in hand. Bytes
 // short of an aligned length wait for the next read, so a pause leaves less than 4 KiB
 // unwritten; nothing unwritten has been acknowledged, so a crash loses nothing the
 // client was told was stored. When a read brings less than slowRead, the sender has
@@ -176,22 +175,10 @@ func copyBlocks(bw blockWriter, src io.Reader, first *[]byte, align, off int) (w
 		}
 	}()
 	// handOver gives the writer the aligned part of what is filled and goes on in a
-	// fresh buffer with the rest. Unless told to wait, it gives nothing while the
-	// writer is busy: the buffer goes on filling, and the disk gets fewer, larger
-	// writes.
-	handOver := func(filled int, wait bool) int {
+	// fresh buffer with the rest (the writer only reads cur[:n]).
+	handOver := func(filled int) int {
 		n := filled - filled%align
-		b := block{cur, n}
-		if wait {
-			blocks <- b
-		} else {
-			select {
-			case blocks <- b:
-			default:
-				return filled
-			}
-		}
-		// The writer only reads cur[:n].
+		blocks <- block{cur, n}
 		next := pool.Get().(*[]byte)
 		copy(*next, (*cur)[n:filled])
 		cur = next
@@ -210,14 +197,12 @@ func copyBlocks(bw blockWriter, src io.Reader, first *[]byte, align, off int) (w
 		if nr < slowRead && nr < want && !fresh {
 			break
 		}
-		if filled == len(*cur) {
-			filled = handOver(filled, true)
-		} else if nr < want && filled >= align {
-			filled = handOver(filled, false)
+		if filled == len(*cur) || (nr < want && filled >= align) {
+			filled = handOver(filled)
 		}
 	}
 	if !failed.Load() && filled >= align {
-		filled = handOver(filled, true)
+		filled = handOver(filled)
 	}
 	close(blocks)
 	<-done
