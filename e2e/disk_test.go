@@ -38,8 +38,8 @@ func TestFullDataDiskKeepsBytesAndResumes(t *testing.T) {
 	url := res.Header.Get("Location")
 
 	res, body := patch(t, url, 0, data)
-	if res.StatusCode < 500 || !strings.Contains(body, "space") {
-		t.Fatalf("PATCH into a full disk: %d %q, want a 5xx that says so", res.StatusCode, body)
+	if res.StatusCode != 503 || !strings.Contains(body, "space") || !strings.Contains(body, `set "files"`) {
+		t.Fatalf("PATCH into a full disk: %d %q, want a 503 that says so and names the set", res.StatusCode, body)
 	}
 	if strings.Contains(body, dir) {
 		t.Errorf("the error leaks a path: %q", body)
@@ -74,8 +74,8 @@ func TestFullDestinationNeverHoldsAPartialFile(t *testing.T) {
 	url := res.Header.Get("Location")
 
 	res, body := patch(t, url, 0, data)
-	if res.StatusCode < 500 {
-		t.Fatalf("completing PATCH into a full destination: %d %s, want a 5xx", res.StatusCode, body)
+	if res.StatusCode != 503 || !strings.Contains(body, `set "files"`) {
+		t.Fatalf("completing PATCH into a full destination: %d %s, want a 503 naming the set", res.StatusCode, body)
 	}
 	entries, _ := os.ReadDir(dest)
 	if len(entries) != 0 {

@@ -256,8 +256,8 @@ func TestTerminate(t *testing.T) {
 	}
 
 	url, _ = upload(t, s.URL+"/uploads/files/", "kept.bin", randomBytes(t, 10), 10)
-	if res, _ := do(t, http.MethodDelete, url, nil, nil); res.StatusCode != 403 {
-		t.Errorf("DELETE of a placed upload: %d, want 403", res.StatusCode)
+	if res, body := do(t, http.MethodDelete, url, nil, nil); res.StatusCode != 403 || !strings.Contains(body, `set "files"`) {
+		t.Errorf("DELETE of a placed upload: %d %q, want 403 naming the set", res.StatusCode, body)
 	}
 	if got := files(t, s.Uploads("files")); len(got) != 1 {
 		t.Errorf("placed file deleted through the upload URL: %v", got)

@@ -132,7 +132,7 @@ func (h *Set) Finish(ctx context.Context, id, base string) (name, fileURL string
 		// byte from the offset, so the client's retry of it places it again.
 		h.Log.Error("PlaceFailed", "id", id, "error", err)
 		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-			return "", "", diskstore.ErrStorageFull
+			return "", "", diskstore.StorageFull(h.Set.Name)
 		}
 		return "", "", diskstore.ErrInternal
 	}

@@ -23,7 +23,7 @@ func (s *Store) expired(rec Record) bool {
 // expiredError tells the client which rule ended its upload.
 func (s *Store) expiredError() error {
 	return handler.NewError(ErrExpired.ErrorCode, fmt.Sprintf(
-		"this upload expired: no byte arrived for %s (the set's expire_after); start a new upload", s.expire), http.StatusGone)
+		"set %q: this upload expired: no byte arrived for %s (the set's expire_after); start a new upload", s.set, s.expire), http.StatusGone)
 }
 
 // openForWrite opens the data file for appending and registers the write, so that

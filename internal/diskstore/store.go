@@ -69,21 +69,31 @@ var idPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 func ValidID(id string) bool { return idPattern.MatchString(id) }
 
 var (
-	// ErrStorageFull is answered when the disk is full. It is a 5xx so that clients
-	// retry, and the bytes written before the error stay acknowledged.
+	// ErrStorageFull is answered when the disk is full (StorageFull says for which
+	// set). It is a 5xx so that clients retry, and the bytes written before the error
+	// stay acknowledged.
 	ErrStorageFull = handler.NewError("ERR_STORAGE_FULL", "the server has no space left to store this upload; retry later", http.StatusServiceUnavailable)
 	// ErrInternal replaces internal errors in responses: their text holds paths.
 	ErrInternal = handler.NewError("ERR_INTERNAL_SERVER_ERROR", "internal error", http.StatusInternalServerError)
 	// ErrExpired answers for an unfinished upload that saw no activity for too long;
 	// the response says for how long (see expiredError).
 	ErrExpired = handler.NewError("ERR_UPLOAD_EXPIRED", "this upload expired", http.StatusGone)
-	// ErrPlacedFile refuses to terminate an upload whose file is already in place.
+	// ErrPlacedFile refuses to terminate an upload whose file is already in place
+	// (placedFile says in which set).
 	ErrPlacedFile = handler.NewError("ERR_UPLOAD_COMPLETE", "this upload is complete and its file is in place; it cannot be terminated through the upload URL", http.StatusForbidden)
 )
+
+// StorageFull is ErrStorageFull for one set; errors.Is matches it by its code.
+func StorageFull(set string) error { return forSet(ErrStorageFull, set) }
+
+func forSet(e handler.Error, set string) error {
+	return handler.NewError(e.ErrorCode, fmt.Sprintf("set %q: %s", set, e.Message), e.HTTPResponse.StatusCode)
+}
 
 // Store is a tusd DataStore in one directory, for one upload set.
 type Store struct {
 	dir    string
+	set    string // the set's name, for the errors clients see
 	expire time.Duration
 	log    hclog.Logger
 	now    func() time.Time
@@ -95,13 +105,13 @@ type Store struct {
 	writing map[string]int
 }
 
-// New opens (creating if needed) a store in dir whose unfinished uploads expire
-// after expire without activity.
-func New(dir string, expire time.Duration, log hclog.Logger) (*Store, error) {
+// New opens (creating if needed) the store of the named set in dir, whose unfinished
+// uploads expire after expire without activity.
+func New(dir, set string, expire time.Duration, log hclog.Logger) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	return &Store{dir: dir, expire: expire, log: log, now: time.Now, writing: map[string]int{}}, nil
+	return &Store{dir: dir, set: set, expire: expire, log: log, now: time.Now, writing: map[string]int{}}, nil
 }
 
 // UseIn composes the store into tusd. It deliberately leaves out concatenation and
@@ -337,7 +347,7 @@ func (s *Store) writeRecord(rec Record) error {
 func (s *Store) internal(op, id string, err error) error {
 	if isNoSpace(err) {
 		s.log.Warn("StorageFull", "op", op, "id", id, "error", err)
-		return ErrStorageFull
+		return StorageFull(s.set)
 	}
 	s.log.Error("StoreError", "op", op, "id", id, "error", err)
 	return ErrInternal

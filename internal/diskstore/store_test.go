@@ -18,7 +18,7 @@ import (
 
 func newStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := New(t.TempDir(), time.Hour, hclog.NewNullLogger())
+	s, err := New(t.TempDir(), "docs", time.Hour, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestOffsetComesFromTheDisk(t *testing.T) {
 	id := create(t, s, 10)
 	write(t, s, id, 0, []byte("hello"))
 	// A fresh Store (as after a restart) sees every byte that was written.
-	s2, _ := New(s.dir, time.Hour, hclog.NewNullLogger())
+	s2, _ := New(s.dir, "docs", time.Hour, hclog.NewNullLogger())
 	rec, err := s2.Record(id)
 	if err != nil || rec.Offset != 5 || rec.Complete() {
 		t.Fatalf("Record = %+v, %v; want offset 5, incomplete", rec, err)
@@ -109,8 +109,9 @@ func TestPlacedUploadStaysComplete(t *testing.T) {
 	if info.Offset != info.Size {
 		t.Errorf("offset %d, size %d: a placed upload must still read as complete", info.Offset, info.Size)
 	}
-	if err := s.AsTerminatableUpload(up).Terminate(context.Background()); !errors.Is(err, ErrPlacedFile) {
-		t.Errorf("Terminate of placed upload = %v, want ErrPlacedFile", err)
+	err = s.AsTerminatableUpload(up).Terminate(context.Background())
+	if !errors.Is(err, ErrPlacedFile) || !strings.Contains(err.Error(), `set "docs"`) {
+		t.Errorf("Terminate of placed upload = %v, want ErrPlacedFile naming set \"docs\"", err)
 	}
 }
 
@@ -246,10 +247,12 @@ func TestFullDiskKeepsWhatWasWritten(t *testing.T) {
 		t.Errorf("copied %d, disk holds %d; want both 70000", n, disk.Len())
 	}
 	s := newStore(t)
-	if got := s.internal("WriteChunk", "x", err); !errors.Is(got, ErrStorageFull) {
-		t.Errorf("ENOSPC answers %v, want ErrStorageFull (a 5xx clients retry)", got)
+	got := s.internal("WriteChunk", "x", err)
+	var he handler.Error
+	if !errors.Is(got, ErrStorageFull) || !errors.As(got, &he) {
+		t.Fatalf("ENOSPC answers %v, want ErrStorageFull (a 5xx clients retry)", got)
 	}
-	if ErrStorageFull.HTTPResponse.StatusCode < 500 || strings.Contains(ErrStorageFull.Message, "/data") {
-		t.Errorf("ErrStorageFull = %+v", ErrStorageFull)
+	if he.HTTPResponse.StatusCode != 503 || strings.Contains(he.Message, "/data") || !strings.Contains(he.Message, `set "docs"`) {
+		t.Errorf("ENOSPC answers %d %q; want 503 naming the set and no path", he.HTTPResponse.StatusCode, he.Message)
 	}
 }

@@ -78,7 +78,7 @@ func (u *upload) FinishUpload(ctx context.Context) error { return nil }
 // uploader's: it is not deleted through the upload URL.
 func (u *upload) Terminate(ctx context.Context) error {
 	if u.rec.State == Placed {
-		return ErrPlacedFile
+		return forSet(ErrPlacedFile, u.store.set)
 	}
 	for _, p := range []string{u.store.binPath(u.rec.ID), u.store.infoPath(u.rec.ID)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -67,7 +67,7 @@ func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
 
 func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
 	log := s.log.Named(set.Name)
-	store, err := diskstore.New(filepath.Join(s.cfg.DataDir, set.Name), set.ExpireAfter, log)
+	store, err := diskstore.New(filepath.Join(s.cfg.DataDir, set.Name), set.Name, set.ExpireAfter, log)
 	if err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
