@@ -4,12 +4,13 @@
 // It keeps tusd filestore's layout (<id> holds the bytes, <id>.info the JSON FileInfo)
 // but not its writes: filestore rewrites .info in place (a crash leaves it torn), copies
 // through 32 KiB reads, and loses track of an upload once its bytes have moved away.
-// Here every record is written to a temp file, synced and renamed; the record also
-// carries the upload's state after completion (placed, rejected), so that state lives
-// with the store and not in one process's memory.
+// Here a record is written once, under a new name, and synced; the upload's state after
+// completion (placed, rejected) is appended to it and synced, so that state lives with
+// the store and not in one process's memory, and no write ever rewrites synced bytes.
 package diskstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -46,7 +47,8 @@ const (
 )
 
 // Record is what the store keeps about one upload. The embedded FileInfo is written
-// exactly as tusd's filestore writes it, so the files stay readable by tusd's tools.
+// exactly as tusd's filestore writes it, so the record of an unfinished upload stays
+// readable by tusd's tools; a finished one has its state change appended.
 type Record struct {
 	handler.FileInfo
 	State   State  `json:",omitempty"`
@@ -189,14 +191,43 @@ func (s *Store) Record(id string) (Record, error) {
 // readRecord also returns when the record file was last written (even when it cannot
 // be decoded, for the janitor to judge its age). Errors other than ErrNotFound are
 // returned raw.
-// unmarshalAside decodes on a goroutine of its own. encoding/json runs deep
-// (reflection, recursion), and on a request's goroutine it would grow that stack from 8
-// to 16 KiB; a stack keeps its size while the request is held, which for a slow PATCH
-// is minutes, so every held upload would pin 8 KiB more.
-func unmarshalAside(data []byte, v any) error {
-	errc := make(chan error, 1)
-	go func() { errc <- json.Unmarshal(data, v) }()
-	return <-errc
+// stateChange is what a record gains after creation, its outcome, appended to the
+// record file as one more JSON value. An append needs no new file, rename or directory
+// sync: a placement costs one fdatasync. A crash during one leaves a torn last value,
+// which was never synced and so never reported; parseRecord ignores it, and the next
+// change is written over it.
+type stateChange struct {
+	State  State
+	Name   string `json:",omitempty"`
+	URL    string `json:",omitempty"`
+	Reason string `json:",omitempty"`
+}
+
+// parseRecord decodes a record file: the record as created, then each state change in
+// order. valid is the length of what decoded, before any torn value.
+//
+// It decodes on a goroutine of its own. encoding/json runs deep (reflection,
+// recursion), and on a request's goroutine it would grow that stack from 8 to 16 KiB;
+// a stack keeps its size while the request is held, which for a slow PATCH is minutes,
+// so every held upload would pin 8 KiB more.
+func parseRecord(data []byte) (rec Record, valid int64, err error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d := json.NewDecoder(bytes.NewReader(data))
+		if err = d.Decode(&rec); err != nil {
+			return
+		}
+		for valid = d.InputOffset(); ; valid = d.InputOffset() {
+			var c stateChange
+			if d.Decode(&c) != nil {
+				return // the end, or a torn change
+			}
+			rec.State, rec.Name, rec.URL, rec.Reason = c.State, c.Name, c.URL, c.Reason
+		}
+	}()
+	<-done
+	return rec, valid, err
 }
 
 func (s *Store) readRecord(id string) (Record, time.Time, error) {
@@ -219,8 +250,8 @@ func (s *Store) readRecord(id string) (Record, time.Time, error) {
 	if _, err := io.ReadFull(f, data); err != nil {
 		return Record{}, st.ModTime(), err
 	}
-	var rec Record
-	if err := unmarshalAside(data, &rec); err != nil {
+	rec, _, err := parseRecord(data)
+	if err != nil {
 		return Record{}, st.ModTime(), fmt.Errorf("record %s: %w", id, err)
 	}
 	switch rec.State {
@@ -251,12 +282,7 @@ func (s *Store) DataPath(id string) string { return s.binPath(id) }
 // removes the data file. The record is written first: a crash in between leaves a data
 // file that Sweep removes, never a placed file the store does not know about.
 func (s *Store) MarkPlaced(id, name, url string) error {
-	rec, err := s.Record(id)
-	if err != nil {
-		return err
-	}
-	rec.State, rec.Name, rec.URL = Placed, name, url
-	if err := s.writeRecord(rec); err != nil {
+	if err := s.changeState(id, stateChange{State: Placed, Name: name, URL: url}); err != nil {
 		return err
 	}
 	if err := os.Remove(s.binPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -268,12 +294,7 @@ func (s *Store) MarkPlaced(id, name, url string) error {
 // Reject removes the data and keeps a record saying why, so that a client asking later
 // learns the reason instead of a bare 404.
 func (s *Store) Reject(id, reason string) error {
-	rec, err := s.Record(id)
-	if err != nil {
-		return err
-	}
-	rec.State, rec.Reason = Rejected, reason
-	if err := s.writeRecord(rec); err != nil {
+	if err := s.changeState(id, stateChange{State: Rejected, Reason: reason}); err != nil {
 		return err
 	}
 	if err := os.Remove(s.binPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -312,33 +333,44 @@ func (s *Store) createRecord(rec Record) error {
 	return nil
 }
 
-// writeRecord replaces the record atomically: temp file, fsync, rename, fsync of the
-// directory. A crash leaves the old record or the new one, never a torn one.
-func (s *Store) writeRecord(rec Record) error {
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return s.internal("WriteRecord", rec.ID, err)
+// changeState appends c to the record and syncs it, over a torn change a crash may
+// have left (see stateChange).
+func (s *Store) changeState(id string, c stateChange) error {
+	if !ValidID(id) {
+		return handler.ErrNotFound
 	}
-	tmp, err := os.CreateTemp(s.dir, "."+rec.ID+".info-*")
-	if err != nil {
-		return s.internal("WriteRecord", rec.ID, err)
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), s.infoPath(rec.ID))
-	}
-	if err == nil {
-		err = durable.SyncDir(s.dir)
+	f, err := os.OpenFile(s.infoPath(id), os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return handler.ErrNotFound
 	}
 	if err != nil {
-		os.Remove(tmp.Name())
-		return s.internal("WriteRecord", rec.ID, err)
+		return s.internal("ChangeState", id, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return s.internal("ChangeState", id, err)
+	}
+	_, valid, err := parseRecord(data)
+	if err != nil {
+		return s.internal("ChangeState", id, fmt.Errorf("record: %w", err))
+	}
+	line, err := json.Marshal(c)
+	if err != nil {
+		return s.internal("ChangeState", id, err)
+	}
+	if valid < int64(len(data)) {
+		err = f.Truncate(valid)
+	}
+	if err == nil {
+		_, err = f.WriteAt(append([]byte{'\n'}, line...), valid)
+	}
+	if err == nil {
+		// The size changed, so fdatasync covers it.
+		err = unix.Fdatasync(int(f.Fd()))
+	}
+	if err != nil {
+		return s.internal("ChangeState", id, err)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -153,19 +152,56 @@ func TestTerminateRemovesPartialData(t *testing.T) {
 	}
 }
 
-func TestRecordsAreReplacedNotRewritten(t *testing.T) {
+// A state change is appended: the record as created stays byte for byte, so a crash
+// during the change can only tear the new part.
+func TestStateChangesAreAppended(t *testing.T) {
 	s := newStore(t)
 	id := create(t, s, 3)
-	before, _ := os.Stat(s.infoPath(id))
+	before, _ := os.ReadFile(s.infoPath(id))
 	write(t, s, id, 0, []byte("abc"))
-	s.MarkPlaced(id, "a.txt", "")
-	after, _ := os.Stat(s.infoPath(id))
-	if os.SameFile(before, after) {
-		t.Error("the record was rewritten in place; it must be replaced by rename")
+	if err := s.MarkPlaced(id, "a.txt", "/files/docs/a.txt"); err != nil {
+		t.Fatal(err)
 	}
-	leftovers, _ := filepath.Glob(filepath.Join(s.dir, ".*"))
-	if len(leftovers) != 0 {
-		t.Errorf("temp files left: %v", leftovers)
+	after, _ := os.ReadFile(s.infoPath(id))
+	if !bytes.HasPrefix(after, before) || len(after) == len(before) {
+		t.Errorf("record went from %q to %q; want the change appended", before, after)
+	}
+	rec, err := s.Record(id)
+	if err != nil || rec.State != Placed || rec.Name != "a.txt" || rec.URL != "/files/docs/a.txt" || !rec.Complete() {
+		t.Errorf("Record = %+v, %v", rec, err)
+	}
+}
+
+// A change torn by a crash (never synced, never reported) is ignored, and the change
+// made again after restart is written over it.
+func TestTornStateChangeIsIgnoredAndOverwritten(t *testing.T) {
+	for name, torn := range map[string]string{
+		"cut":    "\n{\"State\":\"placed\",\"Na",
+		"zeroes": strings.Repeat("\x00", 200), // the size grew, the block was never written
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStore(t)
+			id := create(t, s, 3)
+			write(t, s, id, 0, []byte("abc"))
+			f, _ := os.OpenFile(s.infoPath(id), os.O_WRONLY|os.O_APPEND, 0)
+			f.WriteString(torn)
+			f.Close()
+
+			rec, err := s.Record(id)
+			if err != nil || rec.State != Receiving || !rec.Complete() {
+				t.Fatalf("after a torn change: %+v, %v; want a complete upload still receiving", rec, err)
+			}
+			if err := s.MarkPlaced(id, "a.txt", ""); err != nil {
+				t.Fatal(err)
+			}
+			if rec, err := s.Record(id); err != nil || rec.State != Placed || rec.Name != "a.txt" {
+				t.Errorf("after placing again: %+v, %v", rec, err)
+			}
+			data, _ := os.ReadFile(s.infoPath(id))
+			if _, valid, err := parseRecord(data); err != nil || valid != int64(len(data)) {
+				t.Errorf("record %q: %d of %d bytes decode (%v); the torn change must be gone", data, valid, len(data), err)
+			}
+		})
 	}
 }
 
