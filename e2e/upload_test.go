@@ -69,6 +69,30 @@ func TestChunkedUploadIsPlacedWithItsBytes(t *testing.T) {
 	}
 }
 
+// Large bodies take the fast path (1 MiB blocks past the page cache where the data
+// directory's filesystem allows it), from any offset: chunks that leave the file at
+// unaligned sizes, then the rest in one PATCH of 40 MiB.
+func TestLargeBodiesFromUnalignedOffsets(t *testing.T) {
+	s := startServer(t, defaultSets)
+	data := randomBytes(t, 3*(1<<20+4093)+40<<20)
+	res, body := create(t, s.URL+"/uploads/files/", "large.bin", int64(len(data)))
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d %s", res.StatusCode, body)
+	}
+	url := res.Header.Get("Location")
+	off := 0
+	for _, n := range []int{1<<20 + 4093, 1<<20 + 4093, 1<<20 + 4093, 40 << 20} {
+		res, body := patch(t, url, int64(off), data[off:off+n])
+		if res.StatusCode != http.StatusNoContent || res.Header.Get("Upload-Offset") != strconv.Itoa(off+n) {
+			t.Fatalf("PATCH at %d: %d offset=%s %s", off, res.StatusCode, res.Header.Get("Upload-Offset"), body)
+		}
+		off += n
+	}
+	if got := fileSHA(t, filepath.Join(s.Uploads("files"), "large.bin")); got != sha(data) {
+		t.Error("stored bytes differ from the uploaded ones")
+	}
+}
+
 func TestCreationWithUpload(t *testing.T) {
 	s := startServer(t, defaultSets)
 	data := randomBytes(t, 70_000)
