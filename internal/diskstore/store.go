@@ -80,14 +80,15 @@ var (
 	// ErrExpired answers for an unfinished upload that saw no activity for too long;
 	// the response says for how long (see expiredError).
 	ErrExpired = handler.NewError("ERR_UPLOAD_EXPIRED", "this upload expired", http.StatusGone)
-	// ErrPlacedFile refuses to terminate an upload whose file is already in place
-	// (placedFile says in which set).
+	// ErrPlacedFile refuses to terminate an upload whose file is already in place;
+	// the answer names the set (see forSet).
 	ErrPlacedFile = handler.NewError("ERR_UPLOAD_COMPLETE", "this upload is complete and its file is in place; it cannot be terminated through the upload URL", http.StatusForbidden)
 )
 
 // StorageFull is ErrStorageFull for one set; errors.Is matches it by its code.
 func StorageFull(set string) error { return forSet(ErrStorageFull, set) }
 
+// forSet is e with the set's name in front of its message, as every refusal has it.
 func forSet(e handler.Error, set string) error {
 	return handler.NewError(e.ErrorCode, fmt.Sprintf("set %q: %s", set, e.Message), e.HTTPResponse.StatusCode)
 }
@@ -188,9 +189,6 @@ func (s *Store) Record(id string) (Record, error) {
 	return rec, err
 }
 
-// readRecord also returns when the record file was last written (even when it cannot
-// be decoded, for the janitor to judge its age). Errors other than ErrNotFound are
-// returned raw.
 // stateChange is what a record gains after creation, its outcome, appended to the
 // record file as one more JSON value. An append needs no new file, rename or directory
 // sync: a placement costs one fdatasync. A crash during one leaves a torn last value,
@@ -230,6 +228,9 @@ func parseRecord(data []byte) (rec Record, valid int64, err error) {
 	return rec, valid, err
 }
 
+// readRecord also returns when the record file was last written (even when it cannot
+// be decoded, for the janitor to judge its age). Errors other than ErrNotFound are
+// returned raw.
 func (s *Store) readRecord(id string) (Record, time.Time, error) {
 	if !ValidID(id) {
 		return Record{}, time.Time{}, handler.ErrNotFound
