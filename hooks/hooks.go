@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -131,7 +130,7 @@ func (h *Set) Finish(ctx context.Context, id, base string) (name, fileURL string
 		// The upload stays complete but unplaced: the store withholds its last
 		// byte from the offset, so the client's retry of it places it again.
 		h.Log.Error("PlaceFailed", "id", id, "error", err)
-		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		if diskstore.IsNoSpace(err) {
 			return "", "", diskstore.StorageFull(h.Set.Name)
 		}
 		return "", "", diskstore.ErrInternal

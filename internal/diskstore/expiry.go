@@ -22,8 +22,8 @@ func (s *Store) expired(rec Record) bool {
 
 // expiredError tells the client which rule ended its upload.
 func (s *Store) expiredError() error {
-	return handler.NewError(ErrExpired.ErrorCode, fmt.Sprintf(
-		"set %q: this upload expired: no byte arrived for %s (the set's expire_after); start a new upload", s.set, s.expire), http.StatusGone)
+	return forSet(handler.NewError(ErrExpired.ErrorCode, fmt.Sprintf(
+		"this upload expired: no byte arrived for %s (the set's expire_after); start a new upload", s.expire), http.StatusGone), s.set)
 }
 
 // openForWrite opens the data file for appending and registers the write, so that
@@ -67,7 +67,8 @@ func (s *Store) Sweep() (int, error) {
 			// Data of an upload with a record: swept with its record.
 		case ValidID(name), strings.HasPrefix(name, ".") && strings.Contains(name, ".info-"):
 			// A data file whose record was never written or already removed, or
-			// a temp record left by a crash.
+			// a temp record left by a crash of a version that replaced records
+			// through temp files (records are now only appended to).
 			if info, err := e.Info(); err == nil && s.now().Sub(info.ModTime()) > s.expire {
 				s.remove(filepath.Join(s.dir, name))
 			}

@@ -378,7 +378,7 @@ func (s *Store) changeState(id string, c stateChange) error {
 
 // internal logs err, which may hold paths, and returns an error safe to show a client.
 func (s *Store) internal(op, id string, err error) error {
-	if isNoSpace(err) {
+	if IsNoSpace(err) {
 		s.log.Warn("StorageFull", "op", op, "id", id, "error", err)
 		return StorageFull(s.set)
 	}

@@ -76,7 +76,7 @@ func TestOffsetComesFromTheDisk(t *testing.T) {
 	}
 }
 
-func TestLargeWritesUseTheLargeBuffer(t *testing.T) {
+func TestLargeWriteThroughTheStore(t *testing.T) {
 	s := newStore(t)
 	data := bytes.Repeat([]byte("0123456789abcdef"), 300_000) // 4.8 MB
 	id := create(t, s, int64(len(data)))

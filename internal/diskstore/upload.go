@@ -104,6 +104,7 @@ func (u *upload) ServeContent(ctx context.Context, w http.ResponseWriter, r *htt
 	return nil
 }
 
-func isNoSpace(err error) bool {
+// IsNoSpace reports whether err is a full disk or an exhausted quota.
+func IsNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }

@@ -120,7 +120,7 @@ func TestCopyBlocksStopsWhenTheDiskIsFull(t *testing.T) {
 	src := &chunky{data: data, rng: rand.New(rand.NewPCG(3, 4))}
 	w := &blockRecorder{align: 4096, room: 3}
 	n, err := copyBody(w, src)
-	if !isNoSpace(err) {
+	if !IsNoSpace(err) {
 		t.Fatalf("err = %v, want ENOSPC", err)
 	}
 	if n != int64(w.Len()) {
