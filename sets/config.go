@@ -2,6 +2,7 @@ package sets
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -25,7 +26,13 @@ type Config struct {
 	ExpireAfter     time.Duration // abandoned partial uploads are removed after this; default 24h
 	ShutdownTimeout time.Duration // default 30s
 	NetworkTimeout  time.Duration // a request body that sends nothing for this long is cut; default 60s
-	Sets            []*Set        // in file order
+	// TrustedProxies are the peers whose X-Forwarded-Host/-Proto and Forwarded
+	// headers are believed; from anyone else those headers are dropped.
+	TrustedProxies []netip.Prefix
+	FileMode       os.FileMode // of placed files; default 0644; a set may override it
+	DirMode        os.FileMode // of directories the server creates; default 0755
+	DataDirAt      hcl.Range   // where data_dir is written (or the file's start), for probes
+	Sets           []*Set      // in file order
 }
 
 var rootSchema = &hcl.BodySchema{
@@ -39,6 +46,9 @@ var rootSchema = &hcl.BodySchema{
 		{Name: "expire_after"},
 		{Name: "shutdown_timeout"},
 		{Name: "network_timeout"},
+		{Name: "trusted_proxies"},
+		{Name: "file_mode"},
+		{Name: "dir_mode"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "set", LabelNames: []string{"name"}}},
 }
@@ -132,8 +142,14 @@ func (d *decoder) config(body hcl.Body, filename string) *Config {
 		ExpireAfter:     24 * time.Hour,
 		ShutdownTimeout: 30 * time.Second,
 		NetworkTimeout:  60 * time.Second,
+		FileMode:        0o644,
+		DirMode:         0o755,
+		DataDirAt:       fileStart(filename),
 	}
 	attrs := content.Attributes
+	if a := attrs["data_dir"]; a != nil {
+		cfg.DataDirAt = a.Expr.Range()
+	}
 	d.listen(attrs["listen"], &cfg.Listen)
 	if d.baseURL(attrs["public_url"], &cfg.PublicURL) {
 		cfg.PublicURL = trimSlash(cfg.PublicURL)
@@ -147,6 +163,9 @@ func (d *decoder) config(body hcl.Body, filename string) *Config {
 	d.duration(attrs["expire_after"], &cfg.ExpireAfter)
 	d.duration(attrs["shutdown_timeout"], &cfg.ShutdownTimeout)
 	d.duration(attrs["network_timeout"], &cfg.NetworkTimeout)
+	d.prefixes(attrs["trusted_proxies"], &cfg.TrustedProxies)
+	d.mode(attrs["file_mode"], 0o600, &cfg.FileMode)
+	d.mode(attrs["dir_mode"], 0o700, &cfg.DirMode)
 
 	sets := d.sets(content.Blocks, cfg, maxSizeOK, attrs["uploads_default_dest"])
 	d.checkDestinations(cfg, attrs["data_dir"], dataDirOK, sets)

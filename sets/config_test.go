@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/hcl/v2"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -52,6 +54,7 @@ func TestDiagnosticsGolden(t *testing.T) {
 		"duplicate set":  {"duplicate"},
 		"extensions":     {"extensions"},
 		"destinations":   {"destinations"},
+		"modes, proxies": {"modes"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -125,6 +128,9 @@ func TestParseDefaults(t *testing.T) {
 		ExpireAfter:     24 * time.Hour,
 		ShutdownTimeout: 30 * time.Second,
 		NetworkTimeout:  60 * time.Second,
+		FileMode:        0o644,
+		DirMode:         0o755,
+		DataDirAt:       hcl.Range{Filename: filepath.Join(dir, "config.hcl"), Start: hcl.InitialPos, End: hcl.InitialPos},
 	}
 	got := *cfg
 	got.Sets = nil
@@ -133,7 +139,8 @@ func TestParseDefaults(t *testing.T) {
 	}
 	s := cfg.Sets[0]
 	if s.Name != "photos" || s.MaxSize != 1<<30 || s.Naming != NamingOriginal || s.URL != "" ||
-		s.Destination != filepath.Join(dir, "uploads", "photos") || s.ExpireAfter != 24*time.Hour {
+		s.Destination != filepath.Join(dir, "uploads", "photos") || s.ExpireAfter != 24*time.Hour ||
+		s.FileMode != 0o644 || s.DirMode != 0o755 {
 		t.Errorf("set = %+v", s)
 	}
 	if got, want := s.Extensions.String(), "abw, bmp, csv, doc, docx, gif, gnumeric, ini, jpe, jpeg, jpg, json, odf, ods, plist, png, rtf, svg, txt, webp, xls, xlsx, xml, yaml, yml"; got != want {

@@ -3,7 +3,10 @@ package sets
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
+
+	"github.com/hashicorp/hcl/v2"
 )
 
 // Set is one upload set: where its files go and what it accepts.
@@ -19,6 +22,11 @@ type Set struct {
 	// this server serves them under /files/<name>/.
 	URL         string
 	ExpireAfter time.Duration // the set's expire_after, or the server-wide one
+	FileMode    os.FileMode   // of its placed files (file_mode)
+	DirMode     os.FileMode   // of the directories the server creates for it (dir_mode)
+	// DestinationAt is where the destination comes from in the config (the set's
+	// destination, uploads_default_dest or the set's label), for problems found at start.
+	DestinationAt hcl.Range
 }
 
 // Rule names the part of a set's policy an upload failed.

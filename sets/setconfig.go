@@ -20,6 +20,8 @@ var setSchema = &hcl.BodySchema{
 		{Name: "destination"},
 		{Name: "url"},
 		{Name: "expire_after"},
+		{Name: "file_mode"},
+		{Name: "dir_mode"},
 	},
 }
 
@@ -71,6 +73,7 @@ func (d *decoder) sets(blocks hcl.Blocks, cfg *Config, maxSizeOK bool, defaultDe
 		if decl.dest == nil && defaultDest != nil {
 			decl.dest = defaultDest.Expr.Range().Ptr()
 		}
+		decl.DestinationAt = decl.destRange()
 		decls = append(decls, decl)
 	}
 	return decls
@@ -86,6 +89,8 @@ func (d *decoder) set(b *hcl.Block, name string, label hcl.Range, cfg *Config, m
 		Naming:      NamingOriginal,
 		Destination: filepath.Join(cfg.DefaultDest, name),
 		ExpireAfter: cfg.ExpireAfter,
+		FileMode:    cfg.FileMode,
+		DirMode:     cfg.DirMode,
 	}
 	if cfg.DefaultURL != "" {
 		s.URL = trimSlash(cfg.DefaultURL) + "/" + name + "/"
@@ -106,6 +111,8 @@ func (d *decoder) set(b *hcl.Block, name string, label hcl.Range, cfg *Config, m
 		s.URL = trimSlash(s.URL) + "/"
 	}
 	d.duration(attrs["expire_after"], &s.ExpireAfter)
+	d.mode(attrs["file_mode"], 0o600, &s.FileMode)
+	d.mode(attrs["dir_mode"], 0o700, &s.DirMode)
 	return decl
 }
 

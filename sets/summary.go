@@ -20,6 +20,10 @@ func (c *Config) WriteSummary(w io.Writer) {
 	line("", "data_dir", c.DataDir)
 	line("", "max_size", FormatSize(c.MaxSize))
 	line("", "expire_after", formatDuration(c.ExpireAfter))
+	line("", "file_mode", fmt.Sprintf("%#o (directories %#o)", c.FileMode, c.DirMode))
+	if len(c.TrustedProxies) > 0 {
+		line("", "trusted_proxies", fmt.Sprint(c.TrustedProxies))
+	}
 	if len(c.Sets) == 0 {
 		b.WriteString("\nno sets: nothing can be uploaded\n")
 	}
@@ -33,6 +37,9 @@ func (c *Config) WriteSummary(w io.Writer) {
 		line("  ", "url", orNone(s.URL, c.PublicURL+"/files/"+s.Name+"/ (served by uploadsets)"))
 		if s.ExpireAfter != c.ExpireAfter {
 			line("  ", "expire_after", formatDuration(s.ExpireAfter))
+		}
+		if s.FileMode != c.FileMode || s.DirMode != c.DirMode {
+			line("  ", "file_mode", fmt.Sprintf("%#o (directories %#o)", s.FileMode, s.DirMode))
 		}
 	}
 	io.WriteString(w, b.String())

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -194,4 +196,60 @@ func (d *decoder) naming(attr *hcl.Attribute, dst *Naming) bool {
 	}
 	d.add(errorAt(attr.Expr.Range(), fmt.Sprintf(`invalid naming %q: must be "original" or "uuid"`, s)))
 	return false
+}
+
+// mode reads a permission like "0644". It must keep need for the owner: the server
+// reads, writes and lists what it creates.
+func (d *decoder) mode(attr *hcl.Attribute, need os.FileMode, dst *os.FileMode) bool {
+	s, ok := d.str(attr)
+	if !ok {
+		return false
+	}
+	m, err := strconv.ParseUint(s, 8, 32)
+	switch {
+	case err != nil || m > 0o777:
+		d.add(errorAt(attr.Expr.Range(), fmt.Sprintf(`invalid %s %q: write octal permissions in quotes, like "0644"`, attr.Name, s)))
+		return false
+	case os.FileMode(m)&need != need:
+		d.add(errorAt(attr.Expr.Range(), fmt.Sprintf("invalid %s %q: the owner (the server) needs at least %#o", attr.Name, s, need)))
+		return false
+	}
+	*dst = os.FileMode(m)
+	return true
+}
+
+// prefixes reads a list of IP addresses and CIDR ranges.
+func (d *decoder) prefixes(attr *hcl.Attribute, dst *[]netip.Prefix) bool {
+	val, ok := d.value(attr)
+	if !ok {
+		return false
+	}
+	if !val.Type().IsListType() && !val.Type().IsTupleType() {
+		d.add(errorAt(attr.Expr.Range(), fmt.Sprintf(`%s must be a list of addresses or CIDR ranges, like ["10.0.0.0/8", "127.0.0.1"]`, attr.Name)))
+		return false
+	}
+	var out []netip.Prefix
+	good := true
+	for _, v := range val.AsValueSlice() {
+		if v.IsNull() || v.Type() != cty.String {
+			d.add(errorAt(attr.Expr.Range(), fmt.Sprintf("%s must hold strings", attr.Name)))
+			return false
+		}
+		s := v.AsString()
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				d.add(errorAt(attr.Expr.Range(), fmt.Sprintf(`invalid %s entry %q: write an address ("10.0.0.7") or a CIDR range ("10.0.0.0/8")`, attr.Name, s)))
+				good = false
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	if good {
+		*dst = out
+	}
+	return good
 }

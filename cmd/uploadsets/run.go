@@ -66,6 +66,9 @@ func check(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg, diags := sets.Load(path)
+	if !diags.HasErrors() {
+		diags = append(diags, cfg.ProbeDirs(false)...)
+	}
 	if diags.HasErrors() {
 		sets.WriteDiagnostics(stderr, diags)
 		return 1
@@ -81,6 +84,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	cfg, diags := sets.Load(path)
+	if !diags.HasErrors() {
+		diags = append(diags, cfg.ProbeDirs(true)...)
+	}
 	sets.WriteDiagnostics(stderr, diags)
 	if diags.HasErrors() {
 		fmt.Fprintf(stderr, "uploadsets: not starting: %s has errors\n", path)

@@ -1,8 +1,14 @@
-// Package durable holds the one fsync helper that both the store and placement need:
-// a rename or link is only durable once its directory is synced.
+// Package durable holds the file-system steps that both the store and placement need:
+// a rename or link is only durable once its directory is synced, and a directory the
+// server creates gets exactly the configured mode.
 package durable
 
-import "os"
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
 
 // SyncDir fsyncs a directory, making the entries created, renamed or removed in it
 // survive a power cut.
@@ -16,4 +22,32 @@ func SyncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// MkdirAll creates dir and any missing parents with mode, exactly: os.MkdirAll's mode
+// passes through the umask, so a dir_mode of 0775 would come out 0755. Directories
+// that already exist are left as the operator made them.
+func MkdirAll(dir string, mode os.FileMode) error {
+	st, err := os.Stat(dir)
+	if err == nil {
+		if !st.IsDir() {
+			return &fs.PathError{Op: "mkdir", Path: dir, Err: errors.New("not a directory")}
+		}
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := MkdirAll(parent, mode); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, mode); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // made meanwhile by someone else
+		}
+		return err
+	}
+	return os.Chmod(dir, mode)
 }

@@ -6,6 +6,7 @@ uploads_default_dest = "files"
 uploads_default_url  = "https://cdn.example.com/"
 expire_after         = "90m"
 shutdown_timeout     = "5s"
+trusted_proxies      = ["10.1.0.0/16", "::1"]
 
 set "photos" {
   extensions = images
@@ -33,4 +34,9 @@ set "cdn" {
 }
 
 set "plain" {
+}
+
+set "shared" {
+  file_mode = "0664"
+  dir_mode  = "0775"
 }
