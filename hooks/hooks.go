@@ -6,15 +6,14 @@ package hooks
 import (
 	"context"
 	"errors"
-	"iter"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/uploadsets/uploadsets/internal/diskstore"
+	"github.com/uploadsets/uploadsets/internal/placement"
 	"github.com/uploadsets/uploadsets/sets"
 )
 
@@ -22,13 +21,16 @@ import (
 type Store interface {
 	Record(id string) (diskstore.Record, error)
 	DataPath(id string) string
-	MarkPlaced(id, name, url string) error
+	Intend(id, name string) error
+	MarkPlaced(id, name string) error
+	MarkFailed(id string) error
 	Reject(id, reason string) error
 }
 
 // Placer moves finished data into the set's destination under the first free name.
 type Placer interface {
-	Place(ctx context.Context, src string, names iter.Seq[string]) (string, error)
+	Place(placement.Request) (string, error)
+	Unplace(name string) error
 }
 
 // Set enforces one upload set's policy on tusd's events.
@@ -36,10 +38,7 @@ type Set struct {
 	Set    *sets.Set
 	Store  Store
 	Placer Placer
-	// PublicURL is the server's base URL without a trailing slash; when empty, file
-	// URLs are built from the request's Host.
-	PublicURL string
-	Log       hclog.Logger
+	Log    hclog.Logger
 	// Events, when set, is told what happened to each upload (metrics).
 	Events func(set string, ev Event)
 }
@@ -88,60 +87,88 @@ func (h *Set) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.Fil
 	return handler.HTTPResponse{}, handler.FileInfoChanges{}, nil
 }
 
-// PreFinish places a finished upload and tells the client where it went.
+// PreFinish places a finished upload and tells the client its final name (the server
+// adds the URL, which depends on how the client reached it).
 func (h *Set) PreFinish(ev handler.HookEvent) (handler.HTTPResponse, error) {
 	// The request may be cancelled by now (a client giving up, a lock hand-off);
 	// placement still has to run to the end once started.
-	ctx := context.WithoutCancel(ev.Context)
-	name, fileURL, err := h.Finish(ctx, ev.Upload.ID, h.baseURL(ev.HTTPRequest))
+	name, err := h.Finish(context.WithoutCancel(ev.Context), ev.Upload.ID)
 	if err != nil {
+		if !errors.Is(err, sets.ErrContent) {
+			// The client learns of the failure; from now on only its retry places
+			// the upload (see diskstore.Failed).
+			if merr := h.Store.MarkFailed(ev.Upload.ID); merr != nil {
+				h.Log.Warn("MarkFailedFailed", "id", ev.Upload.ID, "error", merr)
+			}
+		}
 		return handler.HTTPResponse{}, responseError(err)
 	}
-	return handler.HTTPResponse{Header: handler.HTTPHeader{
-		"Upload-File-Name": url.PathEscape(name),
-		"Upload-File-Url":  fileURL,
-	}}, nil
+	return handler.HTTPResponse{Header: handler.HTTPHeader{"Upload-File-Name": url.PathEscape(name)}}, nil
+}
+
+// Place runs placement outside tusd's finish callback (for a zero-byte upload whose
+// placement failed: see the server); its error is what the client is told.
+func (h *Set) Place(ctx context.Context, id string) (string, error) {
+	name, err := h.Finish(ctx, id)
+	if err != nil {
+		return "", responseError(err)
+	}
+	return name, nil
 }
 
 // Finish places a complete upload (or finds where it was placed) and records the
-// result with the store. It is also run at startup for uploads that were complete but
-// not yet placed when the server stopped; base is then the configured public URL.
-func (h *Set) Finish(ctx context.Context, id, base string) (name, fileURL string, err error) {
+// result with the store. It is also run at startup for uploads whose placement a crash
+// interrupted.
+func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 	rec, err := h.Store.Record(id)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
 	if rec.State == diskstore.Placed {
-		return rec.Name, rec.URL, nil
+		return rec.Name, nil
 	}
-	if !rec.Complete() {
-		return "", "", handler.ErrUploadNotFinished
+	if !rec.Unplaced() {
+		return "", handler.ErrUploadNotFinished
 	}
 	safe, err := sets.SafeName(ClientName(rec.MetaData))
 	if err != nil {
 		// Admit let it in, so the name was usable then; nothing to place now.
-		return "", "", err
+		return "", err
 	}
 	if err := h.checkContent(id, safe); err != nil {
-		return "", "", err
+		return "", err
 	}
-	name, err = h.Placer.Place(ctx, h.Store.DataPath(id), h.Set.Candidates(safe, id))
+	name, err = h.Placer.Place(placement.Request{
+		Src:      h.Store.DataPath(id),
+		Names:    h.Set.Candidates(safe, id),
+		Intended: rec.Intended,
+		Intend:   func(name string) error { return h.Store.Intend(id, name) },
+	})
+	if err == nil {
+		err = h.Store.MarkPlaced(id, name)
+		if err != nil {
+			// Not recorded, so not placed: a client told of the failure must find
+			// no file of it (it may start over), and the retry places it anew.
+			if uerr := h.Placer.Unplace(name); uerr != nil {
+				h.Log.Error("UnplaceFailed", "id", id, "name", name, "error", uerr)
+			}
+			return "", err // the store's error names the set and the step
+		}
+	}
 	if err != nil {
+		if name != "" {
+			if uerr := h.Placer.Unplace(name); uerr != nil {
+				h.Log.Error("UnplaceFailed", "id", id, "name", name, "error", uerr)
+			}
+		}
 		// The upload stays complete but unplaced: the store withholds its last
 		// byte from the offset, so the client's retry of it places it again.
 		h.Log.Error("PlaceFailed", "id", id, "error", err)
-		if diskstore.IsNoSpace(err) {
-			return "", "", diskstore.StorageFull(h.Set.Name)
-		}
-		return "", "", diskstore.ErrInternal
-	}
-	fileURL = h.FileURL(base, name)
-	if err := h.Store.MarkPlaced(id, name, fileURL); err != nil {
-		return "", "", err
+		return "", diskstore.Failure(h.Set.Name, "could not place the file", "destination", err)
 	}
 	h.emit(EventPlaced)
 	h.Log.Info("UploadPlaced", "id", id, "name", name, "size", rec.Size)
-	return name, fileURL, nil
+	return name, nil
 }
 
 // checkContent rejects an upload whose bytes are not what its extension claims: the
@@ -152,7 +179,7 @@ func (h *Set) checkContent(id, safe string) error {
 	detected, ok, err := sniff(h.Store.DataPath(id), ext)
 	if err != nil {
 		h.Log.Error("SniffFailed", "id", id, "error", err)
-		return diskstore.ErrInternal
+		return diskstore.Failure(h.Set.Name, "could not check the file's content", "data directory", err)
 	}
 	if ok {
 		return nil
@@ -167,22 +194,12 @@ func (h *Set) checkContent(id, safe string) error {
 }
 
 // FileURL is where a placed file is served: under the set's own url, or by this
-// server under /files/<set>/.
+// server under /files/<set>/ (base is this server's URL as the client knows it).
 func (h *Set) FileURL(base, name string) string {
 	if h.Set.URL != "" {
 		return h.Set.URL + url.PathEscape(name)
 	}
 	return base + "/files/" + h.Set.Name + "/" + url.PathEscape(name)
-}
-
-func (h *Set) baseURL(r handler.HTTPRequest) string {
-	if h.PublicURL != "" {
-		return h.PublicURL
-	}
-	if host := r.Header.Get("Host"); host != "" && !strings.ContainsAny(host, "/\\ ") {
-		return "http://" + host
-	}
-	return ""
 }
 
 func (h *Set) emit(ev Event) {

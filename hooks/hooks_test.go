@@ -3,7 +3,6 @@ package hooks
 import (
 	"context"
 	"errors"
-	"iter"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,14 +14,17 @@ import (
 	"github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/uploadsets/uploadsets/internal/diskstore"
+	"github.com/uploadsets/uploadsets/internal/placement"
 	"github.com/uploadsets/uploadsets/sets"
 )
 
 // fakeStore keeps records in memory; its data files are real, in a temp dir.
 type fakeStore struct {
-	dir     string
-	records map[string]diskstore.Record
-	placed  int
+	dir      string
+	records  map[string]diskstore.Record
+	placed   int
+	markErr  error // MarkPlaced fails with it
+	intended []string
 }
 
 func (f *fakeStore) Record(id string) (diskstore.Record, error) {
@@ -33,11 +35,24 @@ func (f *fakeStore) Record(id string) (diskstore.Record, error) {
 	return rec, nil
 }
 func (f *fakeStore) DataPath(id string) string { return filepath.Join(f.dir, id) }
-func (f *fakeStore) MarkPlaced(id, name, url string) error {
+func (f *fakeStore) MarkPlaced(id, name string) error {
+	if f.markErr != nil {
+		return diskstore.Failure("photos", "could not record the upload's state", "data directory", f.markErr)
+	}
 	rec := f.records[id]
-	rec.State, rec.Name, rec.URL = diskstore.Placed, name, url
+	rec.State, rec.Name = diskstore.Placed, name
 	f.records[id] = rec
 	f.placed++
+	return nil
+}
+func (f *fakeStore) MarkFailed(id string) error {
+	rec := f.records[id]
+	rec.State = diskstore.Failed
+	f.records[id] = rec
+	return nil
+}
+func (f *fakeStore) Intend(id, name string) error {
+	f.intended = append(f.intended, name)
 	return nil
 }
 func (f *fakeStore) Reject(id, reason string) error {
@@ -47,21 +62,29 @@ func (f *fakeStore) Reject(id, reason string) error {
 	return os.Remove(f.DataPath(id))
 }
 
-// fakePlacer takes the first candidate, or fails with err.
+// fakePlacer takes the first candidate, or fails with err (after placing it, when
+// afterPlacing: a failed directory sync).
 type fakePlacer struct {
-	err   error
-	calls int
+	err          error
+	afterPlacing bool
+	calls        int
+	unplaced     []string
 }
 
-func (p *fakePlacer) Place(ctx context.Context, src string, names iter.Seq[string]) (string, error) {
+func (p *fakePlacer) Place(req placement.Request) (string, error) {
 	p.calls++
-	if p.err != nil {
-		return "", p.err
-	}
-	for n := range names {
-		return n, nil
+	for n := range req.Names {
+		if p.err != nil && !p.afterPlacing {
+			return "", p.err
+		}
+		return n, p.err
 	}
 	return "", errors.New("no names")
+}
+
+func (p *fakePlacer) Unplace(name string) error {
+	p.unplaced = append(p.unplaced, name)
+	return nil
 }
 
 const id = "0123456789abcdef0123456789abcdef"
@@ -75,7 +98,7 @@ func newSet(t *testing.T, content string, name string) (*Set, *fakeStore, *fakeP
 	}}
 	placer := &fakePlacer{}
 	set := &sets.Set{Name: "photos", Extensions: sets.AllowOnly("png", "txt"), MaxSize: 100, Naming: sets.NamingOriginal}
-	return &Set{Set: set, Store: store, Placer: placer, PublicURL: "https://up.example", Log: hclog.NewNullLogger()}, store, placer
+	return &Set{Set: set, Store: store, Placer: placer, Log: hclog.NewNullLogger()}, store, placer
 }
 
 func TestPreCreate(t *testing.T) {
@@ -113,13 +136,13 @@ func TestPreCreate(t *testing.T) {
 
 func TestFinishPlacesOnce(t *testing.T) {
 	h, store, placer := newSet(t, "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "My Cat.PNG")
-	name, url, err := h.Finish(context.Background(), id, "https://up.example")
-	if err != nil || name != "My_Cat.png" || url != "https://up.example/files/photos/My_Cat.png" {
-		t.Fatalf("Finish = %q, %q, %v", name, url, err)
+	name, err := h.Finish(context.Background(), id)
+	if err != nil || name != "My_Cat.png" {
+		t.Fatalf("Finish = %q, %v", name, err)
 	}
 	// A repeated finish (a retried request, a recovery pass) answers the same and
 	// places nothing.
-	again, _, err := h.Finish(context.Background(), id, "https://other.example")
+	again, err := h.Finish(context.Background(), id)
 	if err != nil || again != name || placer.calls != 1 || store.placed != 1 {
 		t.Errorf("second Finish = %q, %v; placer called %d times", again, err, placer.calls)
 	}
@@ -127,7 +150,7 @@ func TestFinishPlacesOnce(t *testing.T) {
 
 func TestFinishRejectsContentMismatch(t *testing.T) {
 	h, store, placer := newSet(t, "<html><script>x</script></html>", "x.png")
-	_, _, err := h.Finish(context.Background(), id, "")
+	_, err := h.Finish(context.Background(), id)
 	if !errors.Is(err, sets.ErrContent) || !strings.Contains(err.Error(), "text/html") {
 		t.Fatalf("Finish = %v, want a content error naming text/html", err)
 	}
@@ -144,23 +167,36 @@ func TestFinishRejectsContentMismatch(t *testing.T) {
 
 func TestFinishFailuresAreRetryable(t *testing.T) {
 	tests := map[string]struct {
-		err    error
-		status int
+		err          error
+		afterPlacing bool // the file was placed, then a step after it failed
+		markErr      error
+		status       int
+		says         string
 	}{
-		"full destination": {syscall.ENOSPC, http.StatusServiceUnavailable},
-		"anything else":    {errors.New("/secret/path: permission denied"), http.StatusInternalServerError},
+		"full destination":       {err: syscall.ENOSPC, status: http.StatusServiceUnavailable, says: `set "photos": the server has no space left`},
+		"unwritable destination": {err: &os.PathError{Op: "link", Path: "/secret/path", Err: syscall.EACCES}, status: 500, says: `set "photos": could not place the file: permission denied on the destination`},
+		"read-only destination":  {err: &os.PathError{Op: "link", Path: "/secret/path", Err: syscall.EROFS}, status: 500, says: "could not place the file: the destination is read-only"},
+		"anything else":          {err: errors.New("/secret/path: weird"), status: 500, says: `set "photos": could not place the file: internal error`},
+		"directory sync":         {err: syscall.EIO, afterPlacing: true, status: 500, says: "could not place the file: an I/O error on the destination"},
+		"record on a full disk":  {markErr: syscall.ENOSPC, status: http.StatusServiceUnavailable, says: "no space left"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			h, store, placer := newSet(t, "plain text", "a.txt")
-			placer.err = tc.err
-			_, _, err := h.Finish(context.Background(), id, "")
-			he, ok := responseError(err).(handler.Error)
-			if !ok || he.HTTPResponse.StatusCode != tc.status || strings.Contains(he.Message, "secret") {
-				t.Errorf("response %+v for %v", he, tc.err)
+			placer.err, placer.afterPlacing, store.markErr = tc.err, tc.afterPlacing, tc.markErr
+			_, err := h.PreFinish(handler.HookEvent{Context: context.Background(), Upload: handler.FileInfo{ID: id}})
+			he, ok := err.(handler.Error)
+			if !ok || he.HTTPResponse.StatusCode != tc.status || !strings.Contains(he.Message, tc.says) || strings.Contains(he.Message, "secret") {
+				t.Errorf("response %d %q, want %d saying %q", he.HTTPResponse.StatusCode, he.Message, tc.status, tc.says)
 			}
-			if store.records[id].State != diskstore.Receiving {
-				t.Error("a failed placement changed the upload's state")
+			// The client was told: only its retry places the upload from now on.
+			if store.records[id].State != diskstore.Failed {
+				t.Errorf("state %q after a failed placement, want failed", store.records[id].State)
+			}
+			// A file placed before the failure is taken back: the client, told its
+			// upload failed, must not find it (nor get a second one by starting over).
+			if placedFirst := tc.afterPlacing || tc.markErr != nil; placedFirst != (len(placer.unplaced) == 1) {
+				t.Errorf("unplaced %v", placer.unplaced)
 			}
 		})
 	}

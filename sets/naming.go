@@ -2,6 +2,7 @@ package sets
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"iter"
 	"strconv"
@@ -26,9 +27,14 @@ const (
 // maxName is the file name limit of every common filesystem (in bytes on Linux ext4/xfs).
 const maxName = 255
 
-// maxTries bounds NamingOriginal's conflict suffixes, so a full directory ends in an
-// error rather than an endless scan.
-const maxTries = 10000
+// numbered bounds NamingOriginal's _1, _2... suffixes. Past it a directory full of one
+// name would cost a link attempt per file for every further upload, and clients would
+// wait on it, so the names go on with suffixes drawn from the upload's ID instead.
+const numbered = 100
+
+// hashed is how many ID-derived suffixes follow the numbered ones before the last
+// resort, the upload's own UUID, which no other upload can have.
+const hashed = 16
 
 var errNoUsableName = errors.New("no usable file name")
 
@@ -186,12 +192,26 @@ func (s *Set) Candidates(safe, id string) iter.Seq[string] {
 		if !yield(fit(base, "", ext)) {
 			return
 		}
-		for i := 1; i < maxTries; i++ {
+		for i := 1; i < numbered; i++ {
 			if !yield(fit(base, "_"+strconv.Itoa(i), ext)) {
 				return
 			}
 		}
+		for i := range hashed {
+			if !yield(fit(base, "_"+hashedSuffix(id, i), ext)) {
+				return
+			}
+		}
+		yield(fit(base, "_"+uuidName(id), ext))
 	}
+}
+
+// hashedSuffix is the i-th suffix of an upload past the numbered ones: random-looking,
+// so a thousand uploads of one name rarely collide, yet the same on every attempt, so a
+// retry after a crash finds the file it placed.
+func hashedSuffix(id string, i int) string {
+	sum := sha256.Sum256([]byte("uploadsets/suffix/" + strconv.Itoa(i) + "/" + id))
+	return hex.EncodeToString(sum[:4])
 }
 
 // uuidName derives a version-4-shaped UUID from the upload ID through a hash, so the

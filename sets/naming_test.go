@@ -154,8 +154,18 @@ func TestCandidatesBounded(t *testing.T) {
 			t.Fatalf("candidate %q is not a safe name (%q, %v)", c, again, err)
 		}
 	}
-	if n != maxTries {
-		t.Errorf("%d candidates, want %d", n, maxTries)
+	if want := numbered + hashed + 1; n != want {
+		t.Errorf("%d candidates, want %d", n, want)
+	}
+	// Past the numbered ones, suffixes come from the ID: the same on every attempt
+	// (a retry finds its own file), different for another upload.
+	tail := slices.Collect(s.Candidates("cat.png", testID))[numbered:]
+	other := slices.Collect(s.Candidates("cat.png", strings.Repeat("b", 32)))[numbered:]
+	if again := slices.Collect(s.Candidates("cat.png", testID))[numbered:]; !slices.Equal(tail, again) {
+		t.Error("ID-derived candidates differ between attempts")
+	}
+	if tail[0] == other[0] || !strings.HasPrefix(tail[0], "cat_") || !strings.HasSuffix(tail[len(tail)-1], ".png") {
+		t.Errorf("ID-derived candidates %q / %q", tail[0], other[0])
 	}
 }
 

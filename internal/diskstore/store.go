@@ -25,6 +25,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -38,8 +39,13 @@ import (
 type State string
 
 const (
-	// Receiving: bytes are still arriving, or all arrived and placement is pending.
+	// Receiving: bytes are still arriving, or all arrived and placement is pending
+	// (a crash came between the last byte and placement).
 	Receiving State = ""
+	// Failed: every byte arrived, placement failed, and the client was told so. Its
+	// retry places the upload; nothing else does, for the client may have started
+	// over instead, and placing this one too would store the file twice.
+	Failed State = "failed"
 	// Placed: the bytes were moved into the set's destination under Record.Name.
 	Placed State = "placed"
 	// Rejected: the bytes failed a check after completion and were removed.
@@ -51,11 +57,13 @@ const (
 // readable by tusd's tools; a finished one has its state change appended.
 type Record struct {
 	handler.FileInfo
-	State   State  `json:",omitempty"`
-	Name    string `json:",omitempty"` // final name in the destination, once placed
-	URL     string `json:",omitempty"` // where the placed file is served
-	Reason  string `json:",omitempty"` // why it was rejected, in words for the client
-	Created time.Time
+	State State  `json:",omitempty"`
+	Name  string `json:",omitempty"` // final name in the destination, once placed
+	// Intended is the name a copy into another file system was about to be linked
+	// as (see placement.Request.Intend).
+	Intended string `json:",omitempty"`
+	Reason   string `json:",omitempty"` // why it was rejected, in words for the client
+	Created  time.Time
 	// Activity is when the upload last changed: its last byte written, or its
 	// placement or rejection. Expiry counts from it.
 	Activity time.Time `json:"-"`
@@ -64,11 +72,35 @@ type Record struct {
 // Complete reports whether every byte of the upload has arrived.
 func (r Record) Complete() bool { return !r.SizeIsDeferred && r.Offset == r.Size }
 
+// Unplaced reports whether every byte arrived but the upload is not placed yet.
+func (r Record) Unplaced() bool {
+	return (r.State == Receiving || r.State == Failed) && r.Complete()
+}
+
+// ReportedOffset is the offset clients are told, by HEAD and the status API alike.
+// Every byte of an unplaced upload is here, but offset == length would make a client
+// declare success; one byte short makes it send the last byte again, and that PATCH
+// places the upload. That byte was never acknowledged, so nothing acknowledged is
+// taken back. (A zero-byte upload has no byte to hold back: see the server.)
+func (r Record) ReportedOffset() int64 {
+	if r.Unplaced() && r.Size > 0 {
+		return r.Offset - 1
+	}
+	return r.Offset
+}
+
 var idPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // ValidID reports whether id has the shape of an ID this store hands out. Anything else
 // is refused before it becomes part of a path.
 func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// NewID returns a new upload ID: 128 random bits.
+func NewID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
 
 var (
 	// ErrStorageFull is answered when the disk is full (StorageFull says for which
@@ -88,6 +120,28 @@ var (
 // StorageFull is ErrStorageFull for one set; errors.Is matches it by its code.
 func StorageFull(set string) error { return forSet(ErrStorageFull, set) }
 
+// Failure is what a client is told when a step inside the server failed: the set, the
+// step and the cause in words ("set "photos": could not place the file: permission
+// denied on the destination"), never a path; the log line has that. where names the
+// directory the step works in.
+func Failure(set, step, where string, err error) error {
+	if IsNoSpace(err) {
+		return StorageFull(set)
+	}
+	cause := "internal error"
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		cause = "permission denied on the " + where
+	case errors.Is(err, syscall.EROFS):
+		cause = "the " + where + " is read-only"
+	case errors.Is(err, syscall.EIO):
+		cause = "an I/O error on the " + where
+	case errors.Is(err, fs.ErrNotExist):
+		cause = "the " + where + " is missing"
+	}
+	return handler.NewError(ErrInternal.ErrorCode, fmt.Sprintf("set %q: %s: %s", set, step, cause), http.StatusInternalServerError)
+}
+
 // forSet is e with the set's name in front of its message, as every refusal has it.
 func forSet(e handler.Error, set string) error {
 	return handler.NewError(e.ErrorCode, fmt.Sprintf("set %q: %s", set, e.Message), e.HTTPResponse.StatusCode)
@@ -95,9 +149,10 @@ func forSet(e handler.Error, set string) error {
 
 // Store is a tusd DataStore in one directory, for one upload set.
 type Store struct {
-	dir    string
-	set    string // the set's name, for the errors clients see
-	expire time.Duration
+	dir      string
+	set      string // the set's name, for the errors clients see
+	expire   time.Duration
+	fileMode os.FileMode // of data files, which become placed files
 	log    hclog.Logger
 	now    func() time.Time
 
@@ -109,12 +164,14 @@ type Store struct {
 }
 
 // New opens (creating if needed) the store of the named set in dir, whose unfinished
-// uploads expire after expire without activity.
-func New(dir, set string, expire time.Duration, log hclog.Logger) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+// uploads expire after expire without activity. Data files are made with fileMode:
+// placement links them into the destination as they are.
+func New(dir, set string, expire time.Duration, fileMode os.FileMode, log hclog.Logger) (*Store, error) {
+	// Partial uploads are nobody's business but the server's, whatever dir_mode is.
+	if err := durable.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	return &Store{dir: dir, set: set, expire: expire, log: log, now: time.Now, writing: map[string]int{}}, nil
+	return &Store{dir: dir, set: set, expire: expire, fileMode: fileMode, log: log, now: time.Now, writing: map[string]int{}}, nil
 }
 
 // UseIn composes the store into tusd. It deliberately leaves out concatenation and
@@ -122,7 +179,6 @@ func New(dir, set string, expire time.Duration, log hclog.Logger) (*Store, error
 func (s *Store) UseIn(c *handler.StoreComposer) {
 	c.UseCore(s)
 	c.UseTerminater(s)
-	c.UseContentServer(s)
 }
 
 func (s *Store) binPath(id string) string  { return filepath.Join(s.dir, id) }
@@ -131,9 +187,7 @@ func (s *Store) infoPath(id string) string { return filepath.Join(s.dir, id+".in
 // NewUpload creates the empty data file and the record.
 func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
 	if info.ID == "" {
-		var b [16]byte
-		rand.Read(b[:])
-		info.ID = hex.EncodeToString(b[:])
+		info.ID = NewID()
 	}
 	if !ValidID(info.ID) {
 		return nil, s.internal("NewUpload", info.ID, fmt.Errorf("invalid upload ID %q", info.ID))
@@ -141,7 +195,7 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	info.Storage = map[string]string{"Type": "uploadsets-disk", "Path": s.binPath(info.ID), "InfoPath": s.infoPath(info.ID)}
 	rec := Record{FileInfo: info, Created: s.now().UTC()}
 
-	f, err := os.OpenFile(s.binPath(info.ID), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	f, err := os.OpenFile(s.binPath(info.ID), os.O_CREATE|os.O_EXCL|os.O_WRONLY, s.fileMode)
 	if err != nil {
 		return nil, s.internal("NewUpload", info.ID, err)
 	}
@@ -168,16 +222,38 @@ func (s *Store) GetUpload(ctx context.Context, id string) (handler.Upload, error
 	if s.expired(rec) {
 		return nil, s.expiredError()
 	}
-	if rec.State == Receiving && rec.Size > 0 && rec.Offset == rec.Size {
-		// Every byte is here but the upload is not placed: placement failed (and
-		// the client was told so with a 5xx). Offset == length would make the
-		// client's retry declare success; one byte short makes it send the last
-		// byte again, and that PATCH retries placement. That byte was never
-		// acknowledged, so no acknowledged byte is taken back.
-		rec.Offset--
+	if rec.ReportedOffset() < rec.Offset {
+		rec.Offset = rec.ReportedOffset()
 		return &upload{store: s, rec: rec, withheld: true}, nil
 	}
 	return &upload{store: s, rec: rec}, nil
+}
+
+// Open returns what a GET of the upload URL serves: the record and, unless the upload
+// is placed, its data file, of which the first rec.ReportedOffset() bytes are to be
+// served. It takes no lock: a data file is only ever appended to, so a read of its
+// first bytes is consistent while a PATCH appends, and holds no upload's lock however
+// slowly the reader takes them.
+func (s *Store) Open(id string) (Record, *os.File, error) {
+	rec, err := s.Record(id)
+	switch {
+	case err != nil:
+		return Record{}, nil, err
+	case rec.State == Placed:
+		return rec, nil, nil
+	case rec.State == Rejected:
+		return Record{}, nil, rejectedError(rec.Reason)
+	case s.expired(rec):
+		return Record{}, nil, s.expiredError()
+	}
+	f, err := os.Open(s.binPath(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Record{}, nil, handler.ErrNotFound
+	}
+	if err != nil {
+		return Record{}, nil, s.internal("GetReader", id, err)
+	}
+	return rec, f, nil
 }
 
 // Record returns what the store knows of one upload, with its current offset.
@@ -194,10 +270,12 @@ func (s *Store) Record(id string) (Record, error) {
 // sync: a placement costs one fdatasync. A crash during one leaves a torn last value,
 // which was never synced and so never reported; parseRecord ignores it, and the next
 // change is written over it.
+//
+// A change that only announces an intended name (Intend) leaves the state as it was.
 type stateChange struct {
 	State  State
 	Name   string `json:",omitempty"`
-	URL    string `json:",omitempty"`
+	Intend string `json:",omitempty"`
 	Reason string `json:",omitempty"`
 }
 
@@ -221,7 +299,11 @@ func parseRecord(data []byte) (rec Record, valid int64, err error) {
 			if d.Decode(&c) != nil {
 				return // the end, or a torn change
 			}
-			rec.State, rec.Name, rec.URL, rec.Reason = c.State, c.Name, c.URL, c.Reason
+			if c.Intend != "" {
+				rec.Intended = c.Intend
+				continue
+			}
+			rec.State, rec.Name, rec.Reason = c.State, c.Name, c.Reason
 		}
 	}()
 	<-done
@@ -282,14 +364,26 @@ func (s *Store) DataPath(id string) string { return s.binPath(id) }
 // MarkPlaced records that the upload's bytes now live at name in the destination, then
 // removes the data file. The record is written first: a crash in between leaves a data
 // file that Sweep removes, never a placed file the store does not know about.
-func (s *Store) MarkPlaced(id, name, url string) error {
-	if err := s.changeState(id, stateChange{State: Placed, Name: name, URL: url}); err != nil {
+func (s *Store) MarkPlaced(id, name string) error {
+	if err := s.changeState(id, stateChange{State: Placed, Name: name}); err != nil {
 		return err
 	}
 	if err := os.Remove(s.binPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.log.Warn("RemoveDataFailed", "id", id, "error", err)
 	}
 	return nil
+}
+
+// MarkFailed records that the client was told the upload's placement failed, so that
+// only the client's retry places it (see Failed).
+func (s *Store) MarkFailed(id string) error {
+	return s.changeState(id, stateChange{State: Failed})
+}
+
+// Intend records the name a copy is about to be placed under (see
+// placement.Request.Intend).
+func (s *Store) Intend(id, name string) error {
+	return s.changeState(id, stateChange{Intend: name})
 }
 
 // Reject removes the data and keeps a record saying why, so that a client asking later
@@ -352,9 +446,12 @@ func (s *Store) changeState(id string, c stateChange) error {
 	if err != nil {
 		return s.internal("ChangeState", id, err)
 	}
-	_, valid, err := parseRecord(data)
+	rec, valid, err := parseRecord(data)
 	if err != nil {
 		return s.internal("ChangeState", id, fmt.Errorf("record: %w", err))
+	}
+	if c.Intend == "" && rec.State == c.State || c.Intend != "" && rec.Intended == c.Intend {
+		return nil // already recorded: a retry that failed the same way
 	}
 	line, err := json.Marshal(c)
 	if err != nil {
@@ -376,14 +473,26 @@ func (s *Store) changeState(id string, c stateChange) error {
 	return nil
 }
 
-// internal logs err, which may hold paths, and returns an error safe to show a client.
+// steps says in a client's words what each store operation was doing.
+var steps = map[string]string{
+	"NewUpload":    "could not create the upload",
+	"CreateRecord": "could not create the upload",
+	"ReadRecord":   "could not read the upload's record",
+	"ChangeState":  "could not record the upload's state",
+	"WriteChunk":   "could not store the upload's bytes",
+	"GetReader":    "could not read the upload",
+	"Terminate":    "could not remove the upload",
+}
+
+// internal logs err, which may hold paths, and returns an error safe to show a client
+// that names the set and the step.
 func (s *Store) internal(op, id string, err error) error {
 	if IsNoSpace(err) {
 		s.log.Warn("StorageFull", "op", op, "id", id, "error", err)
-		return StorageFull(s.set)
+	} else {
+		s.log.Error("StoreError", "op", op, "id", id, "error", err)
 	}
-	s.log.Error("StoreError", "op", op, "id", id, "error", err)
-	return ErrInternal
+	return Failure(s.set, steps[op], "data directory", err)
 }
 
 func rejectedError(reason string) error {
@@ -392,11 +501,6 @@ func rejectedError(reason string) error {
 
 // AsTerminatableUpload implements handler.TerminaterDataStore.
 func (s *Store) AsTerminatableUpload(u handler.Upload) handler.TerminatableUpload {
-	return u.(*upload)
-}
-
-// AsServableUpload implements handler.ContentServerDataStore.
-func (s *Store) AsServableUpload(u handler.Upload) handler.ServableUpload {
 	return u.(*upload)
 }
 

@@ -6,18 +6,21 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
+	"golang.org/x/sys/unix"
 )
 
 func newStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := New(t.TempDir(), "docs", time.Hour, hclog.NewNullLogger())
+	s, err := New(t.TempDir(), "docs", time.Hour, 0o644, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +63,7 @@ func TestOffsetComesFromTheDisk(t *testing.T) {
 	id := create(t, s, 10)
 	write(t, s, id, 0, []byte("hello"))
 	// A fresh Store (as after a restart) sees every byte that was written.
-	s2, _ := New(s.dir, "docs", time.Hour, hclog.NewNullLogger())
+	s2, _ := New(s.dir, "docs", time.Hour, 0o644, hclog.NewNullLogger())
 	rec, err := s2.Record(id)
 	if err != nil || rec.Offset != 5 || rec.Complete() {
 		t.Fatalf("Record = %+v, %v; want offset 5, incomplete", rec, err)
@@ -94,7 +97,7 @@ func TestPlacedUploadStaysComplete(t *testing.T) {
 	s := newStore(t)
 	id := create(t, s, 3)
 	write(t, s, id, 0, []byte("abc"))
-	if err := s.MarkPlaced(id, "a.txt", "http://x/files/s/a.txt"); err != nil {
+	if err := s.MarkPlaced(id, "a.txt"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(s.DataPath(id)); !errors.Is(err, os.ErrNotExist) {
@@ -159,7 +162,7 @@ func TestStateChangesAreAppended(t *testing.T) {
 	id := create(t, s, 3)
 	before, _ := os.ReadFile(s.infoPath(id))
 	write(t, s, id, 0, []byte("abc"))
-	if err := s.MarkPlaced(id, "a.txt", "/files/docs/a.txt"); err != nil {
+	if err := s.MarkPlaced(id, "a.txt"); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := os.ReadFile(s.infoPath(id))
@@ -167,7 +170,7 @@ func TestStateChangesAreAppended(t *testing.T) {
 		t.Errorf("record went from %q to %q; want the change appended", before, after)
 	}
 	rec, err := s.Record(id)
-	if err != nil || rec.State != Placed || rec.Name != "a.txt" || rec.URL != "/files/docs/a.txt" || !rec.Complete() {
+	if err != nil || rec.State != Placed || rec.Name != "a.txt" || !rec.Complete() {
 		t.Errorf("Record = %+v, %v", rec, err)
 	}
 }
@@ -191,7 +194,7 @@ func TestTornStateChangeIsIgnoredAndOverwritten(t *testing.T) {
 			if err != nil || rec.State != Receiving || !rec.Complete() {
 				t.Fatalf("after a torn change: %+v, %v; want a complete upload still receiving", rec, err)
 			}
-			if err := s.MarkPlaced(id, "a.txt", ""); err != nil {
+			if err := s.MarkPlaced(id, "a.txt"); err != nil {
 				t.Fatal(err)
 			}
 			if rec, err := s.Record(id); err != nil || rec.State != Placed || rec.Name != "a.txt" {
@@ -256,6 +259,115 @@ func TestUnplacedCompleteUploadWithholdsItsLastByte(t *testing.T) {
 	}
 	if rec, _ := s.Record(id); !rec.Complete() {
 		t.Errorf("record %+v not complete", rec)
+	}
+}
+
+// Placement links the data file into the destination before it records the result: if
+// that record then fails, the client's retry of the last byte must not write to the
+// file, which is the placed file too.
+func TestWithheldRetryNeverWritesThePlacedFile(t *testing.T) {
+	s := newStore(t)
+	id := create(t, s, 4)
+	write(t, s, id, 0, []byte("abcd"))
+	placed := filepath.Join(t.TempDir(), "a.txt")
+	if err := os.Link(s.DataPath(id), placed); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Minute).Truncate(time.Second) // not so far that it expires
+	os.Chtimes(placed, past, past)
+	if err := s.MarkFailed(id); err != nil {
+		t.Fatal(err)
+	}
+	up, err := s.GetUpload(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := up.GetInfo(context.Background()); info.Offset != 3 {
+		t.Fatalf("offset %d after a failed placement, want 3", info.Offset)
+	}
+	// Even a different last byte changes nothing: every byte is already synced.
+	if n, err := up.WriteChunk(context.Background(), 3, strings.NewReader("X")); n != 1 || err != nil {
+		t.Fatalf("WriteChunk = %d, %v", n, err)
+	}
+	st, _ := os.Stat(placed)
+	if got, _ := os.ReadFile(placed); string(got) != "abcd" || !st.ModTime().Equal(past) {
+		t.Errorf("the placed file holds %q, modified %v: it was written to", got, st.ModTime())
+	}
+}
+
+func TestFailedAndIntendedAreRecorded(t *testing.T) {
+	s := newStore(t)
+	id := create(t, s, 4)
+	write(t, s, id, 0, []byte("abcd"))
+	before, _ := os.ReadFile(s.infoPath(id))
+	for range 2 {
+		if err := s.Intend(id, "a.txt"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkFailed(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, err := s.Record(id)
+	if err != nil || rec.State != Failed || rec.Intended != "a.txt" || !rec.Unplaced() || rec.ReportedOffset() != 3 {
+		t.Fatalf("record %+v (%v); want failed, intended a.txt, reported offset 3", rec, err)
+	}
+	after, _ := os.ReadFile(s.infoPath(id))
+	if lines := bytes.Count(after[len(before):], []byte("\n")); lines != 2 {
+		t.Errorf("%d changes appended for two equal retries, want 2:\n%s", lines, after[len(before):])
+	}
+	if err := s.MarkPlaced(id, "a.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := s.Record(id); rec.State != Placed || rec.ReportedOffset() != 4 {
+		t.Errorf("after placement: %+v", rec)
+	}
+}
+
+// What a HEAD after a failed write reports is on disk: the bytes written before the
+// error are synced, and if even that sync fails, they are cut off again (none was
+// acknowledged).
+func TestWriteErrorsSyncWhatIsReported(t *testing.T) {
+	var syncs int
+	failSync := false
+	fdatasync = func(fd int) error {
+		syncs++
+		if failSync {
+			return syscall.EIO
+		}
+		return unix.Fdatasync(fd)
+	}
+	t.Cleanup(func() { fdatasync = unix.Fdatasync })
+
+	s := newStore(t)
+	id := create(t, s, 10)
+	up, _ := s.GetUpload(context.Background(), id)
+	n, err := up.WriteChunk(context.Background(), 0, io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(syscall.EIO)))
+	if n != 3 || err == nil || syncs != 1 {
+		t.Fatalf("WriteChunk = %d, %v after %d syncs; want 3 bytes, the error, and a sync", n, err, syncs)
+	}
+	if off, _ := s.Offset(id); off != 3 {
+		t.Errorf("offset %d, want the 3 synced bytes", off)
+	}
+
+	failSync = true
+	up, _ = s.GetUpload(context.Background(), id)
+	n, err = up.WriteChunk(context.Background(), 3, strings.NewReader("def"))
+	if n != 0 || err == nil {
+		t.Fatalf("WriteChunk with a failing sync = %d, %v; want 0 and an error", n, err)
+	}
+	if off, _ := s.Offset(id); off != 3 {
+		t.Errorf("offset %d after a failed sync, want 3: unsynced bytes must not be reported", off)
+	}
+}
+
+func TestInternalErrorsNameTheSetAndStep(t *testing.T) {
+	s := newStore(t)
+	err := s.internal("WriteChunk", "x", &os.PathError{Op: "open", Path: "/srv/secret/x", Err: syscall.EACCES})
+	want := `set "docs": could not store the upload's bytes: permission denied on the data directory`
+	var he handler.Error
+	if !errors.As(err, &he) || he.Message != want || he.HTTPResponse.StatusCode != 500 {
+		t.Errorf("got %v, want 500 %q", err, want)
 	}
 }
 

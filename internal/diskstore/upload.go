@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/http"
 	"os"
 	"syscall"
 
@@ -15,7 +14,7 @@ import (
 type upload struct {
 	store    *Store
 	rec      Record
-	withheld bool // GetUpload reported one byte less than the file holds
+	withheld bool // GetUpload reported one byte less than the file holds (see ReportedOffset)
 }
 
 func (u *upload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
@@ -25,8 +24,19 @@ func (u *upload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
 // WriteChunk appends the body to the data file and syncs it before returning, so an
 // offset the client is told has reached the disk.
 func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
-	if u.rec.State != Receiving {
+	if u.rec.State != Receiving && u.rec.State != Failed {
 		return 0, handler.ErrModifyFinal
+	}
+	if u.withheld {
+		// Every byte is on disk already, synced, and the file may be a placed
+		// file's inode too (placement links it before recording that): it is
+		// never written again. The client's copy of the withheld byte only makes
+		// tusd see the upload complete and run placement once more.
+		n, err := io.ReadFull(src, make([]byte, 1))
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = nil
+		}
+		return int64(n), err
 	}
 	f, done, err := u.store.openForWrite(u.rec.ID)
 	if errors.Is(err, os.ErrNotExist) {
@@ -36,18 +46,19 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		return 0, u.store.internal("WriteChunk", u.rec.ID, err)
 	}
 	defer done()
-	// The last byte of an unplaced upload was withheld from the offset (see
-	// GetUpload): drop it, and the client's copy of it completes the upload anew.
-	if u.withheld {
-		if err := f.Truncate(offset); err != nil {
-			f.Close()
-			return 0, u.store.internal("WriteChunk", u.rec.ID, err)
-		}
-	}
 	w := newFileWriter(f, offset)
 	n, err := copyBody(w, src)
-	if err == nil {
-		err = w.sync()
+	// Synced after a failed write too: the next HEAD reports the file's size, and
+	// what it reports must be on disk. If the sync fails, this request's bytes
+	// (none acknowledged) are cut off again.
+	if serr := w.sync(); serr != nil {
+		if f.Truncate(offset) == nil {
+			n = 0
+			w.sync() // the best that can be done on a disk that fails syncs
+		}
+		if err == nil {
+			err = serr
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -85,22 +96,6 @@ func (u *upload) Terminate(ctx context.Context) error {
 			return u.store.internal("Terminate", u.rec.ID, err)
 		}
 	}
-	return nil
-}
-
-// ServeContent answers GET on the upload URL: the placed file's URL once placed (a
-// client that lost the final response can follow it), else the bytes received so far.
-func (u *upload) ServeContent(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
-	if u.rec.State == Placed && u.rec.URL != "" {
-		http.Redirect(w, r, u.rec.URL, http.StatusSeeOther)
-		return nil
-	}
-	f, err := os.Open(u.store.binPath(u.rec.ID))
-	if err != nil {
-		return handler.ErrNotFound
-	}
-	defer f.Close()
-	http.ServeContent(w, r, "", u.rec.Created, f)
 	return nil
 }
 

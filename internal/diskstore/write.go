@@ -323,4 +323,7 @@ func probeDirect(fd int) int {
 
 // sync makes the data durable; the file's size is in its metadata, which fdatasync
 // covers since it changed.
-func (w *fileWriter) sync() error { return unix.Fdatasync(w.fd) }
+func (w *fileWriter) sync() error { return fdatasync(w.fd) }
+
+// fdatasync is a variable for tests that fail it, as a dying disk would.
+var fdatasync = unix.Fdatasync

@@ -1,9 +1,9 @@
 // Package placement moves finished uploads into a set's destination under a name that
-// no other file has, without ever replacing or exposing a partial file.
+// no other file has, without ever replacing, exposing or rewriting a file.
 package placement
 
 import (
-	"context"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -17,34 +17,47 @@ import (
 	"github.com/uploadsets/uploadsets/internal/durable"
 )
 
-// Placer is the seam between finishing an upload and where its file ends up: local
-// disk today, an object store later.
-type Placer interface {
-	// Place moves the finished data at src to the first free name of names and
-	// returns that name. It is idempotent: if a previous attempt for the same src
-	// already placed it (and crashed before recording that), it returns that name.
-	Place(ctx context.Context, src string, names iter.Seq[string]) (string, error)
-}
-
 // ErrNoFreeName is returned when every candidate name is taken.
 var ErrNoFreeName = errors.New("placement: no free name")
 
-// Dir places files into one local directory.
-type Dir struct {
-	path string
-	root *os.Root
+// Request is one upload to place.
+type Request struct {
+	// Src is the finished data. On the destination's file system it becomes the
+	// placed file itself (a hard link); elsewhere it is copied.
+	Src string
+	// Names are the candidates, in order of preference; the same on every attempt.
+	Names iter.Seq[string]
+	// Intended is the name an earlier copy announced through Intend, if any.
+	Intended string
+	// Intend durably records, before a copy is linked into place, the name it is
+	// about to get: a crash after the link leaves a file that no inode ties to Src,
+	// and the next attempt must find it by that name rather than place a second copy.
+	Intend func(name string) error
 }
 
-// OpenDir opens (creating if needed) a destination directory.
-func OpenDir(path string) (*Dir, error) {
-	if err := os.MkdirAll(path, 0o755); err != nil {
+// Dir places files into one local directory.
+type Dir struct {
+	path     string
+	root     *os.Root
+	fileMode os.FileMode
+	dev      uint64 // the destination's file system
+}
+
+// OpenDir opens (creating if needed, with dirMode) a destination whose placed files
+// get fileMode.
+func OpenDir(path string, fileMode, dirMode os.FileMode) (*Dir, error) {
+	if err := durable.MkdirAll(path, dirMode); err != nil {
+		return nil, err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
 		return nil, err
 	}
 	root, err := os.OpenRoot(path)
 	if err != nil {
 		return nil, err
 	}
-	return &Dir{path: path, root: root}, nil
+	return &Dir{path: path, root: root, fileMode: fileMode, dev: st.Dev}, nil
 }
 
 // Root is the destination, for reading placed files without leaving it.
@@ -53,49 +66,127 @@ func (d *Dir) Root() *os.Root { return d.root }
 // Close releases the directory.
 func (d *Dir) Close() error { return d.root.Close() }
 
-// Place hard-links src to the first free candidate, which reserves the name and makes
-// the complete file appear in one step (link never replaces an existing name), then
-// syncs the directory. Across filesystems (EXDEV) it copies into a hidden temp file
-// inside the destination, syncs it, and links that into place instead.
+// Links reports whether files in dir are placed by a hard link (one file system), or
+// by a copy.
+func (d *Dir) Links(dir string) (bool, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return false, err
+	}
+	return st.Dev == d.dev, nil
+}
+
+// Place puts req.Src at the first free candidate name and returns that name. It is
+// idempotent: an earlier attempt's file, placed before a crash or a failure that
+// followed it, is found and its name returned, never placed a second time. When the
+// name is returned with an error, the file is there but the step after it failed;
+// the caller decides whether to Unplace it.
 //
-// The caller removes src after recording the result; until then a repeated Place finds
-// the link it already made (same inode) instead of making a second copy.
-func (d *Dir) Place(ctx context.Context, src string, names iter.Seq[string]) (string, error) {
-	from := src
-	var tmp string
+// On one file system a hard link reserves the name and makes the complete file
+// appear in one step (link never replaces a name); the data file and the placed file
+// are then one inode, so the store never writes to a data file once it is complete.
+// Across file systems the data is copied into a hidden temp file in the destination,
+// synced, its name announced through req.Intend, and linked into place the same way.
+func (d *Dir) Place(req Request) (string, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(req.Src, &st); err != nil {
+		return "", err
+	}
+	// The same on every path: a link shares the data file's mode, a copy is made
+	// with it.
+	if os.FileMode(st.Mode)&os.ModePerm != d.fileMode {
+		if err := os.Chmod(req.Src, d.fileMode); err != nil {
+			return "", err
+		}
+	}
+	if st.Dev == d.dev {
+		return d.link(req.Src, req.Names)
+	}
+	return d.copy(req, st.Size)
+}
+
+func (d *Dir) link(src string, names iter.Seq[string]) (string, error) {
 	for name := range names {
 		if !safeComponent(name) {
 			return "", fmt.Errorf("placement: unsafe name %q", name)
 		}
 		// os.Root has no link from outside the root; the name is one checked
 		// component and link(2) never follows a symlink at the new name.
-		err := os.Link(from, filepath.Join(d.path, name))
-		if errors.Is(err, syscall.EXDEV) && tmp == "" {
-			if tmp, err = d.copyIn(src); err != nil {
-				return "", err
+		err := os.Link(src, filepath.Join(d.path, name))
+		if errors.Is(err, fs.ErrExist) {
+			if !d.sameInode(src, name) {
+				continue
 			}
-			from = filepath.Join(d.path, tmp)
-			err = os.Link(from, filepath.Join(d.path, name))
+			err = nil // placed by an earlier attempt
 		}
-		switch {
-		case err == nil:
-		case errors.Is(err, fs.ErrExist):
-			if d.sameFile(from, name) {
-				break
-			}
-			continue
-		default:
-			d.dropTemp(tmp)
+		if err != nil {
 			return "", err
 		}
-		d.dropTemp(tmp)
 		return name, durable.SyncDir(d.path)
 	}
-	d.dropTemp(tmp)
 	return "", ErrNoFreeName
 }
 
-func (d *Dir) sameFile(src, name string) bool {
+func (d *Dir) copy(req Request, size int64) (string, error) {
+	tmp := tempName(req.Src)
+	if req.Intended != "" && d.holds(req.Intended, req.Src, size) {
+		d.dropTemp(tmp) // a crash may have left it, linked to the placed file
+		return req.Intended, durable.SyncDir(d.path)
+	}
+	if err := d.copyIn(req.Src, tmp); err != nil {
+		return "", err
+	}
+	defer d.dropTemp(tmp)
+	for name := range req.Names {
+		if !safeComponent(name) {
+			return "", fmt.Errorf("placement: unsafe name %q", name)
+		}
+		// Only a hint, to announce no name that is plainly taken: the link below
+		// is what reserves it.
+		if _, err := d.root.Lstat(name); err == nil {
+			continue
+		}
+		if err := req.Intend(name); err != nil {
+			return "", err
+		}
+		err := os.Link(filepath.Join(d.path, tmp), filepath.Join(d.path, name))
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return name, durable.SyncDir(d.path)
+	}
+	return "", ErrNoFreeName
+}
+
+// Unplace removes a file Place returned along with an error, so that a client told
+// its upload failed finds no file of it in the destination (and one that starts over
+// gets no second copy). The data file is untouched: a retry places it again.
+func (d *Dir) Unplace(name string) error {
+	if err := d.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return durable.SyncDir(d.path)
+}
+
+// RemoveTemps removes the temp files of copies a crash interrupted. Run it only when
+// no placement is in progress (at start).
+func (d *Dir) RemoveTemps() error {
+	entries, err := os.ReadDir(d.path)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), tempPrefix) && strings.HasSuffix(e.Name(), ".part") {
+			d.dropTemp(e.Name())
+		}
+	}
+	return nil
+}
+
+func (d *Dir) sameInode(src, name string) bool {
 	a, err := os.Stat(src)
 	if err != nil {
 		return false
@@ -104,20 +195,65 @@ func (d *Dir) sameFile(src, name string) bool {
 	return err == nil && os.SameFile(a, b)
 }
 
-// copyIn copies src to a temp file in the destination. Its name starts with a dot,
-// which no placed name does and the file server refuses to serve.
-func (d *Dir) copyIn(src string) (name string, err error) {
+// holds reports whether name is a copy of src: same size, same bytes.
+func (d *Dir) holds(name, src string, size int64) bool {
+	st, err := d.root.Lstat(name)
+	if err != nil || !st.Mode().IsRegular() || st.Size() != size {
+		return false
+	}
+	a, err := os.Open(src)
+	if err != nil {
+		return false
+	}
+	defer a.Close()
+	b, err := d.root.Open(name)
+	if err != nil {
+		return false
+	}
+	defer b.Close()
+	return sameBytes(a, b)
+}
+
+func sameBytes(a, b io.Reader) bool {
+	bufA, bufB := make([]byte, 256<<10), make([]byte, 256<<10)
+	for {
+		na, errA := io.ReadFull(a, bufA)
+		nb, errB := io.ReadFull(b, bufB)
+		if na != nb || !bytes.Equal(bufA[:na], bufB[:nb]) {
+			return false
+		}
+		if errA != nil || errB != nil {
+			return (errA == io.EOF || errA == io.ErrUnexpectedEOF) && (errB == io.EOF || errB == io.ErrUnexpectedEOF)
+		}
+	}
+}
+
+// Temp files start with a dot, which no placed name does and the file server refuses
+// to serve.
+const tempPrefix = ".uploadsets-"
+
+func tempName(src string) string { return tempPrefix + filepath.Base(src) + ".part" }
+
+// copyIn copies src to the temp file name in the destination and syncs it. A temp file
+// of an earlier attempt may be linked to a placed file: it is unlinked, never opened
+// for writing, so that no write can reach a placed file.
+func (d *Dir) copyIn(src, name string) (err error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer in.Close()
-	name = ".uploadsets-" + filepath.Base(src) + ".part"
-	out, err := d.root.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return "", err
+	if err := d.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
-	_, err = io.Copy(out, in)
+	out, err := d.root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, d.fileMode)
+	if err != nil {
+		return err
+	}
+	err = out.Chmod(d.fileMode) // the umask applied to OpenFile's mode
+	if err == nil {
+		_, err = io.Copy(out, in)
+	}
 	if err == nil {
 		err = out.Sync()
 	}
@@ -126,16 +262,12 @@ func (d *Dir) copyIn(src string) (name string, err error) {
 	}
 	if err != nil {
 		d.root.Remove(name)
-		return "", err
+		return err
 	}
-	return name, nil
+	return nil
 }
 
-func (d *Dir) dropTemp(name string) {
-	if name != "" {
-		d.root.Remove(name)
-	}
-}
+func (d *Dir) dropTemp(name string) { d.root.Remove(name) }
 
 func safeComponent(name string) bool {
 	return name != "" && !strings.HasPrefix(name, ".") && !strings.ContainsAny(name, `/\`+"\x00") && filepath.IsLocal(name)

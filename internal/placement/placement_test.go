@@ -1,14 +1,15 @@
 package placement
 
 import (
-	"context"
 	"fmt"
 	"iter"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func names(base string, n int) iter.Seq[string] {
@@ -24,6 +25,21 @@ func names(base string, n int) iter.Seq[string] {
 	}
 }
 
+func open(t *testing.T, path string) *Dir {
+	t.Helper()
+	d, err := OpenDir(path, 0o644, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// place is Place without a record: the intended name is only remembered in *intended.
+func place(d *Dir, src string, names iter.Seq[string], intended *string) (string, error) {
+	return d.Place(Request{Src: src, Names: names, Intended: *intended, Intend: func(n string) error { *intended = n; return nil }})
+}
+
 func writeSrc(t *testing.T, dir, name, content string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
@@ -35,15 +51,11 @@ func writeSrc(t *testing.T, dir, name, content string) string {
 
 func TestPlaceNeverOverwrites(t *testing.T) {
 	data, destPath := t.TempDir(), t.TempDir()
-	dest, err := OpenDir(destPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dest.Close()
+	dest := open(t, destPath)
 	if err := os.WriteFile(filepath.Join(destPath, "photo.png"), []byte("older"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	name, err := dest.Place(context.Background(), writeSrc(t, data, "a", "new"), names("photo", 10))
+	name, err := place(dest, writeSrc(t, data, "a", "new"), names("photo", 10), new(string))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,16 +72,15 @@ func TestPlaceNeverOverwrites(t *testing.T) {
 
 func TestPlaceIsIdempotent(t *testing.T) {
 	data, destPath := t.TempDir(), t.TempDir()
-	dest, _ := OpenDir(destPath)
-	defer dest.Close()
+	dest := open(t, destPath)
 	src := writeSrc(t, data, "a", "bytes")
-	first, err := dest.Place(context.Background(), src, names("photo", 10))
+	first, err := place(dest, src, names("photo", 10), new(string))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A crash after linking but before the caller recorded it: the retry finds
 	// the same file instead of placing a second copy.
-	again, err := dest.Place(context.Background(), src, names("photo", 10))
+	again, err := place(dest, src, names("photo", 10), new(string))
 	if err != nil || again != first {
 		t.Fatalf("second Place = %q, %v; want %q", again, err, first)
 	}
@@ -81,15 +92,14 @@ func TestPlaceIsIdempotent(t *testing.T) {
 
 func TestPlaceConcurrentSameName(t *testing.T) {
 	data, destPath := t.TempDir(), t.TempDir()
-	dest, _ := OpenDir(destPath)
-	defer dest.Close()
+	dest := open(t, destPath)
 	const n = 20
 	got := make([]string, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		src := writeSrc(t, data, fmt.Sprint(i), fmt.Sprint("content ", i))
 		wg.Go(func() {
-			name, err := dest.Place(context.Background(), src, names("photo", 100))
+			name, err := place(dest, src, names("photo", 100), new(string))
 			if err != nil {
 				t.Error(err)
 			}
@@ -111,12 +121,11 @@ func TestPlaceConcurrentSameName(t *testing.T) {
 
 func TestPlaceRefusesUnsafeNames(t *testing.T) {
 	data, destPath := t.TempDir(), t.TempDir()
-	dest, _ := OpenDir(destPath)
-	defer dest.Close()
+	dest := open(t, destPath)
 	for _, bad := range []string{"../x.png", "a/b.png", ".hidden", "", "..", `a\b`} {
 		src := writeSrc(t, data, "s", "x")
 		one := func(yield func(string) bool) { yield(bad) }
-		if name, err := dest.Place(context.Background(), src, one); err == nil {
+		if name, err := place(dest, src, one, new(string)); err == nil {
 			t.Errorf("Place(%q) = %q, want an error", bad, name)
 		}
 	}
@@ -127,10 +136,9 @@ func TestPlaceRefusesUnsafeNames(t *testing.T) {
 
 func TestPlaceNoFreeName(t *testing.T) {
 	data, destPath := t.TempDir(), t.TempDir()
-	dest, _ := OpenDir(destPath)
-	defer dest.Close()
+	dest := open(t, destPath)
 	os.WriteFile(filepath.Join(destPath, "photo.png"), nil, 0o644)
-	_, err := dest.Place(context.Background(), writeSrc(t, data, "s", "x"), names("photo", 1))
+	_, err := place(dest, writeSrc(t, data, "s", "x"), names("photo", 1), new(string))
 	if err != ErrNoFreeName {
 		t.Errorf("err = %v, want ErrNoFreeName", err)
 	}
@@ -149,9 +157,8 @@ func TestPlaceAcrossFilesystems(t *testing.T) {
 	if err := os.Link(src, filepath.Join(destPath, "probe")); err == nil {
 		t.Skip("/dev/shm and the temp dir share a filesystem")
 	}
-	dest, _ := OpenDir(destPath)
-	defer dest.Close()
-	name, err := dest.Place(context.Background(), src, names("photo", 3))
+	dest := open(t, destPath)
+	name, err := place(dest, src, names("photo", 3), new(string))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,5 +166,135 @@ func TestPlaceAcrossFilesystems(t *testing.T) {
 	entries, _ := os.ReadDir(destPath)
 	if string(b) != "across" || len(entries) != 1 {
 		t.Errorf("placed %q holding %q; destination has %d entries, want 1 (no temp left)", name, b, len(entries))
+	}
+}
+
+// otherFS returns a directory on another file system than t.TempDir(): /dev/shm is
+// tmpfs on most Linux machines.
+func otherFS(t *testing.T) string {
+	t.Helper()
+	shm, err := os.MkdirTemp("/dev/shm", "placement-")
+	if err != nil {
+		t.Skip("no /dev/shm:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	probe := filepath.Join(shm, "probe")
+	os.WriteFile(probe, nil, 0o600)
+	defer os.Remove(probe)
+	if err := os.Link(probe, filepath.Join(t.TempDir(), "probe")); err == nil {
+		t.Skip("/dev/shm and the temp dir share a file system")
+	}
+	return shm
+}
+
+func TestCopyAfterACrashIsFoundByItsIntendedName(t *testing.T) {
+	destPath := t.TempDir()
+	dest := open(t, destPath)
+	src := writeSrc(t, otherFS(t), "a", "across")
+	var intended string
+	first, err := place(dest, src, names("photo", 3), &intended)
+	if err != nil || intended != first {
+		t.Fatalf("Place = %q, %v; announced %q", first, err, intended)
+	}
+	// A crash came before the caller recorded the placement: the retry must find
+	// the copy by the announced name, not place a second one.
+	again, err := place(dest, src, names("photo", 3), &intended)
+	if err != nil || again != first {
+		t.Fatalf("retry = %q, %v; want %q", again, err, first)
+	}
+	if entries, _ := os.ReadDir(destPath); len(entries) != 1 {
+		t.Errorf("destination holds %d entries, want 1", len(entries))
+	}
+
+	// An announced name that holds something else (another upload took it) is not
+	// taken for this one.
+	other := writeSrc(t, filepath.Dir(src), "b", "different")
+	intended = first
+	name, err := place(dest, other, names("photo", 3), &intended)
+	if err != nil || name == first {
+		t.Fatalf("Place of other bytes announced as %q = %q, %v", first, name, err)
+	}
+}
+
+func TestCrashBetweenLinkAndTempRemovalNeverRewritesThePlacedFile(t *testing.T) {
+	destPath := t.TempDir()
+	dest := open(t, destPath)
+	src := writeSrc(t, otherFS(t), "a", "the upload")
+	// The state a crash leaves: the temp copy linked into place and still there.
+	placed := filepath.Join(destPath, "photo.png")
+	os.WriteFile(placed, []byte("the upload"), 0o644)
+	// Rewriting it with the same bytes would leave it looking the same, but a reader
+	// would meet it empty or half-written meanwhile: its mtime tells.
+	past := time.Now().Add(-time.Hour).Truncate(time.Second)
+	os.Chtimes(placed, past, past)
+
+	for _, intended := range []string{"photo.png", ""} {
+		os.Link(placed, filepath.Join(destPath, tempName(src)))
+		name, err := place(dest, src, names("photo", 3), &intended)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(placed); string(got) != "the upload" {
+			t.Fatalf("intended %q: the placed file now holds %q", intended, got)
+		}
+		if st, _ := os.Stat(placed); !st.ModTime().Equal(past) {
+			t.Fatalf("intended %q: the placed file was written to", intended)
+		}
+		if _, err := os.Lstat(filepath.Join(destPath, tempName(src))); err == nil {
+			t.Errorf("intended %q: temp file left", intended)
+		}
+		t.Logf("intended %q: placed as %s", intended, name)
+	}
+}
+
+func TestPlacedFilesGetFileModeOnEveryPath(t *testing.T) {
+	old := syscall.Umask(0o027)
+	t.Cleanup(func() { syscall.Umask(old) })
+	for name, dataDir := range map[string]string{"link": t.TempDir(), "copy": otherFS(t)} {
+		t.Run(name, func(t *testing.T) {
+			destPath := t.TempDir()
+			dest, err := OpenDir(filepath.Join(destPath, "made", "here"), 0o664, 0o775)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dest.Close()
+			src := writeSrc(t, dataDir, "a", "x") // 0600, as a data file might be
+			got, err := place(dest, src, names("photo", 3), new(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, _ := os.Stat(filepath.Join(destPath, "made", "here", got))
+			if st.Mode().Perm() != 0o664 {
+				t.Errorf("placed file mode %v, want 0664", st.Mode().Perm())
+			}
+			for _, d := range []string{"made", "made/here"} {
+				if st, _ := os.Stat(filepath.Join(destPath, d)); st.Mode().Perm() != 0o775 {
+					t.Errorf("%s: mode %v, want dir_mode 0775", d, st.Mode().Perm())
+				}
+			}
+		})
+	}
+}
+
+func TestUnplaceAndRemoveTemps(t *testing.T) {
+	destPath := t.TempDir()
+	dest := open(t, destPath)
+	src := writeSrc(t, t.TempDir(), "a", "x")
+	name, _ := place(dest, src, names("photo", 3), new(string))
+	os.WriteFile(filepath.Join(destPath, tempName(filepath.Join("x", "0123"))), nil, 0o644)
+	if err := dest.Unplace(name); err != nil {
+		t.Fatal(err)
+	}
+	if err := dest.RemoveTemps(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(destPath); len(entries) != 0 {
+		t.Errorf("left: %v", entries)
+	}
+	if _, err := os.Stat(src); err != nil {
+		t.Error("Unplace removed the data file too")
+	}
+	if links, err := dest.Links(filepath.Dir(src)); err != nil || !links {
+		t.Errorf("Links(same file system) = %v, %v", links, err)
 	}
 }

@@ -77,22 +77,15 @@ func (s *Server) apiUpload(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
 		return
 	}
-	info := uploadInfo{ID: rec.ID, Set: us.set.Name, State: "uploading", Offset: rec.Offset, Size: rec.Size}
+	// The offset HEAD reports, so that the two never disagree on how much is here.
+	info := uploadInfo{ID: rec.ID, Set: us.set.Name, State: "uploading", Offset: rec.ReportedOffset(), Size: rec.Size}
 	switch rec.State {
 	case diskstore.Placed:
-		info.State, info.Name, info.URL = "complete", rec.Name, rec.URL
+		info.State, info.Name, info.URL = "complete", rec.Name, us.hooks.FileURL(s.baseURL(r), rec.Name)
 	case diskstore.Rejected:
 		info.State, info.Reason = "rejected", rec.Reason
 	}
 	writeJSON(w, http.StatusOK, info)
-}
-
-// baseURL is the configured public URL, or one built from the request's Host.
-func (s *Server) baseURL(r *http.Request) string {
-	if s.cfg.PublicURL != "" {
-		return s.cfg.PublicURL
-	}
-	return "http://" + r.Host
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

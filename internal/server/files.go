@@ -45,15 +45,13 @@ func (s *Server) serveFile(us *uploadSet) http.Handler {
 		ctype := contentType(name)
 		h.Set("Content-Type", ctype)
 		h.Set("X-Content-Type-Options", "nosniff")
-		// Even if a browser were talked into rendering it, a served file runs
-		// nothing and loads nothing.
-		h.Set("Content-Security-Policy", "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox")
+		h.Set("Content-Security-Policy", sandbox)
 		disposition := "attachment"
 		if base, _, _ := mime.ParseMediaType(ctype); inline[base] {
 			disposition = "inline"
 		}
-		h.Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": name}))
-		http.ServeContent(w, r, "", st.ModTime(), f)
+		h.Set("Content-Disposition", attachment(disposition, name))
+		http.ServeContent(s.progressDeadline(w), r, "", st.ModTime(), f)
 	})
 }
 

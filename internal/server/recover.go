@@ -9,9 +9,14 @@ import (
 // placePending places uploads that had received every byte but were not placed when
 // the server last stopped (a crash between the last byte and placement). Placement is
 // idempotent, so an upload that was placed but not yet recorded as such is found
-// where it went rather than placed twice.
+// where it went rather than placed twice. Uploads whose client was told that
+// placement failed are left to the client's retry (see diskstore.Failed).
 func (s *Server) placePending(ctx context.Context) {
 	for _, us := range s.order {
+		// No placement is running yet, so every temp file is a crash's leftover.
+		if err := us.dest.RemoveTemps(); err != nil {
+			s.log.Warn("RemoveTempsFailed", "set", us.set.Name, "error", err)
+		}
 		ids, err := us.store.IDs()
 		if err != nil {
 			s.log.Error("RecoveryFailed", "set", us.set.Name, "error", err)
@@ -22,7 +27,7 @@ func (s *Server) placePending(ctx context.Context) {
 			if err != nil || rec.State != diskstore.Receiving || !rec.Complete() {
 				continue
 			}
-			name, _, err := us.hooks.Finish(ctx, id, s.cfg.PublicURL)
+			name, err := us.hooks.Finish(ctx, id)
 			if err != nil {
 				s.log.Error("RecoveryFailed", "set", us.set.Name, "id", id, "error", err)
 				continue

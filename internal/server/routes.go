@@ -1,9 +1,10 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -42,22 +43,27 @@ func (s *Server) routes() *mux.Router {
 			tus.PostFile(w, r)
 		})))
 		member := tus.Middleware(http.StripPrefix(prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.URL.Path
 			switch r.Method {
 			case http.MethodHead:
-				placedHeaders(w, us, r.URL.Path)
-				tus.HeadFile(w, r)
+				if s.placeEmpty(w, r, us, id) {
+					tus.HeadFile(w, r)
+				}
 			case http.MethodPatch:
-				tus.PatchFile(w, r)
+				// Only an empty PATCH at offset 0 can be the retry of an empty upload.
+				if r.Header.Get("Upload-Offset") != "0" || r.ContentLength != 0 || s.placeEmpty(w, r, us, id) {
+					tus.PatchFile(w, r)
+				}
 			case http.MethodDelete:
 				tus.DelFile(w, r)
 			case http.MethodGet:
-				tus.GetFile(w, r)
+				s.getUpload(w, r, us, id)
 			default:
 				methodNotAllowed(w, "HEAD, PATCH, DELETE, GET, OPTIONS")
 			}
 		})))
-		collection = s.tusHeaders(us, collection)
-		member = s.tusHeaders(us, member)
+		collection = methodOverride(s.tusHeaders(us, collection))
+		member = methodOverride(s.tusHeaders(us, member))
 		r.Handle(prefix, collection)
 		r.Handle(strings.TrimSuffix(prefix, "/"), collection)
 		r.Handle(prefix+idPattern, advertise(us.set.MaxSize, member))
@@ -99,16 +105,48 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "not found", http.StatusNotFound)
 }
 
-// placedHeaders tells a client that lost the completing response, and resumes with a
-// HEAD, where its file went. Placed is a final state, so reading it outside tusd's lock
-// is safe.
-func placedHeaders(w http.ResponseWriter, us *uploadSet, id string) {
-	rec, err := us.store.Record(id)
-	if err != nil || rec.State != diskstore.Placed {
-		return
+// methodOverride applies X-HTTP-Method-Override (for clients that cannot send PATCH or
+// DELETE) before anything looks at the method. tusd applies it too, but only inside its
+// own middleware, after the checks and headers wrapped around it.
+func methodOverride(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m := r.Header.Get("X-HTTP-Method-Override"); m != "" {
+			r.Method = m
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// placeEmpty places a zero-byte upload whose placement failed before HEAD or PATCH
+// answers it. Such an upload has no last byte to withhold (see
+// diskstore.Record.ReportedOffset): its offset equals its length, so the client would
+// take it as done and never retry. The client's next HEAD or empty PATCH retries the
+// placement instead, and is told of a failure like the completing request was. It
+// reports whether the request should go on to tusd.
+func (s *Server) placeEmpty(w http.ResponseWriter, r *http.Request, us *uploadSet, id string) bool {
+	if rec, err := us.store.Record(id); err != nil || !rec.Unplaced() || rec.Size != 0 {
+		return true
 	}
-	w.Header().Set("Upload-File-Name", url.PathEscape(rec.Name))
-	w.Header().Set("Upload-File-Url", rec.URL)
+	lock, err := us.locker.NewLock(id)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(r.Context(), lockTimeout)
+		err = lock.Lock(ctx, func() {})
+		cancel()
+	}
+	if err != nil {
+		writeTusError(w, handler.ErrLockTimeout)
+		return false
+	}
+	defer lock.Unlock()
+	if _, err := us.hooks.Place(context.WithoutCancel(r.Context()), id); err != nil {
+		var he handler.Error
+		if !errors.As(err, &he) {
+			he = diskstore.ErrInternal
+		}
+		writeTusError(w, he)
+		return false
+	}
+	return true
 }
 
 func deferredLength(set string) handler.Error {

@@ -25,12 +25,17 @@ import (
 
 // uploadSet is one set at run time.
 type uploadSet struct {
-	set   *sets.Set
-	store *diskstore.Store
-	dest  *placement.Dir
-	hooks *hooks.Set
-	tus   *handler.UnroutedHandler
+	set    *sets.Set
+	store  *diskstore.Store
+	dest   *placement.Dir
+	hooks  *hooks.Set
+	locker handler.Locker
+	tus    *handler.UnroutedHandler
 }
+
+// lockTimeout is how long a request waits for an upload's lock. With the hand-off,
+// the holder lets go within milliseconds; only a placement in progress makes one wait.
+const lockTimeout = 20 * time.Second
 
 // Server serves every upload set of one config.
 type Server struct {
@@ -67,26 +72,29 @@ func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
 
 func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
 	log := s.log.Named(set.Name)
-	store, err := diskstore.New(filepath.Join(s.cfg.DataDir, set.Name), set.Name, set.ExpireAfter, log)
+	dataDir := filepath.Join(s.cfg.DataDir, set.Name)
+	store, err := diskstore.New(dataDir, set.Name, set.ExpireAfter, set.FileMode, log)
 	if err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	dest, err := placement.OpenDir(set.Destination)
+	dest, err := placement.OpenDir(set.Destination, set.FileMode, set.DirMode)
 	if err != nil {
 		return nil, fmt.Errorf("destination: %w", err)
 	}
-	us := &uploadSet{set: set, store: store, dest: dest}
-	us.hooks = &hooks.Set{
-		Set: set, Store: store, Placer: dest, PublicURL: s.cfg.PublicURL, Log: log,
-		Events: s.metrics.event,
+	if links, err := dest.Links(dataDir); err == nil && !links {
+		log.Warn("PlacementCopies", "destination", set.Destination, "data_dir", s.cfg.DataDir,
+			"why", "different file systems: every finished upload is copied into place instead of linked; put both on one file system")
 	}
+	us := &uploadSet{set: set, store: store, dest: dest}
+	us.hooks = &hooks.Set{Set: set, Store: store, Placer: dest, Log: log, Events: s.metrics.event}
 
 	composer := handler.NewStoreComposer()
 	store.UseIn(composer)
 	// In-process lock with prompt hand-off: a new request for an upload makes the
 	// holder stop at once (tusd's filelocker would poll every 2 s). Swappable for a
 	// distributed lock through this one call.
-	composer.UseLocker(handoffLocker{inner: memorylocker.New()})
+	us.locker = handoffLocker{inner: memorylocker.New()}
+	composer.UseLocker(us.locker)
 
 	cors := handler.DefaultCorsConfig
 	cors.ExposeHeaders += ", Upload-File-Name, Upload-File-Url, Upload-Expires"
@@ -105,10 +113,24 @@ func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
 		// long grace only holds memory: at 10 s, a burst of small uploads keeps
 		// thousands of idle goroutines.
 		GracefulRequestCompletionTimeout: 100 * time.Millisecond,
-		AcquireLockTimeout:               20 * time.Second,
+		AcquireLockTimeout:               lockTimeout,
 		NetworkTimeout:                   s.cfg.NetworkTimeout,
+		// Forwarding headers reach tusd only from trusted proxies (trustForwarding),
+		// so its Location agrees with the URLs built in baseURL.
+		RespectForwardedHeaders: true,
 	}
 	us.hooks.Config(&tc)
+	// The ID is chosen here rather than by the store, so that a POST that fails
+	// after creating its upload can still say where the upload is (tusWriter).
+	admit := tc.PreUploadCreateCallback
+	tc.PreUploadCreateCallback = func(ev handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error) {
+		resp, changes, err := admit(ev)
+		if err == nil {
+			changes.ID = diskstore.NewID()
+			noteCreated(ev.Context, changes.ID)
+		}
+		return resp, changes, err
+	}
 	if us.tus, err = handler.NewUnroutedHandler(tc); err != nil {
 		return nil, err
 	}
@@ -116,14 +138,14 @@ func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
 }
 
 // Handler is the whole HTTP surface.
-func (s *Server) Handler() http.Handler { return s.router }
+func (s *Server) Handler() http.Handler { return s.trustForwarding(s.router) }
 
 // Serve serves on ln until ctx is done, then shuts down: it stops accepting, cuts
 // in-flight uploads (which keep what they received) and waits for handlers, up to
 // the configured shutdown timeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           s.router,
+		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,

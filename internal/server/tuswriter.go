@@ -1,42 +1,101 @@
 package server
 
 import (
+	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/uploadsets/uploadsets/internal/diskstore"
 )
 
 // tusHeaders adds what tusd leaves out of its upload responses, at the moment the
-// status is known:
-//   - Upload-Expires (tus's expiration extension) on creation and on every PATCH of
-//     an unfinished upload, since each byte moves the date; not on a response that
-//     completes the upload or refuses it;
+// status is known (tusd still holds the upload's lock then, so what it adds agrees
+// with what tusd answers):
+//   - Upload-File-Url next to the Upload-File-Name of a placed upload, built for this
+//     request (see forwarded.go); HEAD of a placed upload gets both;
+//   - Upload-Expires (tus's expiration extension) on creation, on every PATCH of an
+//     unfinished upload, since each byte moves the date, and on HEAD of one; never
+//     on a response about a finished upload, nor on a refusal;
 //   - Upload-Offset on a 409, so a client with the wrong offset learns the right one
-//     without another round trip.
+//     without another round trip;
+//   - Location on an error that follows the creation of an upload (a failed
+//     placement, a full disk during creation-with-upload), so the client can resume
+//     it instead of starting over and leaving a second copy behind.
 //
 // It also makes POST and PATCH requests cuttable (see handoff.go): by the lock hand-off,
 // and by shutdown.
 func (s *Server) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost && r.Method != http.MethodPatch {
+		if r.Method != http.MethodPost && r.Method != http.MethodPatch && r.Method != http.MethodHead {
 			next.ServeHTTP(w, r)
 			return
 		}
-		r, c := withCutter(w, r)
-		s.inFlight.add(c)
-		defer s.inFlight.remove(c)
-		expires := time.Now().Add(us.set.ExpireAfter).UTC().Format(http.TimeFormat)
+		var created *string
+		if r.Method != http.MethodHead {
+			var c *cutter
+			r, c = withCutter(w, r)
+			s.inFlight.add(c)
+			defer s.inFlight.remove(c)
+			if r.Method == http.MethodPost {
+				created = new(string)
+				r = r.WithContext(context.WithValue(r.Context(), createdKey{}, created))
+			}
+		}
+		expires := time.Now().Add(us.set.ExpireAfter)
 		next.ServeHTTP(&tusWriter{ResponseWriter: w, before: func(h http.Header, code int) {
+			id := lastSegment(r.URL.Path)
+			if created != nil {
+				id = *created
+			}
+			if name := h.Get("Upload-File-Name"); name != "" && code < 300 {
+				if raw, err := url.PathUnescape(name); err == nil {
+					h.Set("Upload-File-Url", us.hooks.FileURL(s.baseURL(r), raw))
+				}
+				return
+			}
 			switch {
 			case code == http.StatusConflict && r.Method == http.MethodPatch:
-				if offset, err := us.store.Offset(lastSegment(r.URL.Path)); err == nil {
+				if offset, err := us.store.Offset(id); err == nil {
 					h.Set("Upload-Offset", strconv.FormatInt(offset, 10))
 				}
-			case code < 300 && h.Get("Upload-File-Name") == "":
-				h.Set("Upload-Expires", expires)
+			case code >= 400 && created != nil && id != "" && h.Get("Location") == "":
+				if _, err := us.store.Record(id); err == nil {
+					h.Set("Location", s.uploadURL(r, us, id))
+				}
+			case code < 300 && (r.Method == http.MethodHead || r.Method == http.MethodPatch && r.ContentLength == 0):
+				// HEAD, or a PATCH that brought nothing (a repeated final PATCH
+				// among them): the record says whether the upload is finished.
+				rec, err := us.store.Record(id)
+				switch {
+				case err != nil:
+				case rec.State == diskstore.Placed:
+					h.Set("Upload-File-Name", url.PathEscape(rec.Name))
+					h.Set("Upload-File-Url", us.hooks.FileURL(s.baseURL(r), rec.Name))
+				case !rec.Complete():
+					h.Set("Upload-Expires", rec.Activity.Add(us.set.ExpireAfter).UTC().Format(http.TimeFormat))
+				}
+			case code < 300:
+				h.Set("Upload-Expires", expires.UTC().Format(http.TimeFormat))
 			}
 		}}, r)
 	})
+}
+
+// createdKey holds, in a POST's context, the ID of the upload it created (see the
+// creation callback in server.go).
+type createdKey struct{}
+
+func noteCreated(ctx context.Context, id string) {
+	if p, ok := ctx.Value(createdKey{}).(*string); ok {
+		*p = id
+	}
+}
+
+// uploadURL is the URL of an upload, as tusd's Location gives it.
+func (s *Server) uploadURL(r *http.Request, us *uploadSet, id string) string {
+	return s.baseURL(r) + "/uploads/" + us.set.Name + "/" + id
 }
 
 // tusWriter calls before just before the status line is written.

@@ -1,0 +1,118 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/uploadsets/uploadsets/hooks"
+	"github.com/uploadsets/uploadsets/internal/diskstore"
+	"github.com/uploadsets/uploadsets/sets"
+)
+
+// sandbox is the CSP of everything served from uploads: even if a browser were talked
+// into rendering one, it runs nothing and loads nothing.
+const sandbox = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox"
+
+// getUpload answers GET on an upload URL: the placed file's URL once placed (a client
+// that lost the final response can follow it), else the bytes received so far, as an
+// attachment that nothing renders. It runs outside tusd's lock (see diskstore.Open), so
+// a slow reader never keeps the uploader from resuming.
+func (s *Server) getUpload(w http.ResponseWriter, r *http.Request, us *uploadSet, id string) {
+	rec, f, err := us.store.Open(id)
+	if err != nil {
+		var he handler.Error
+		if !errors.As(err, &he) {
+			he = diskstore.ErrInternal
+		}
+		writeTusError(w, he)
+		return
+	}
+	if f == nil {
+		http.Redirect(w, r, us.hooks.FileURL(s.baseURL(r), rec.Name), http.StatusSeeOther)
+		return
+	}
+	defer f.Close()
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", sandbox)
+	h.Set("Content-Disposition", attachment("attachment", clientFileName(rec)))
+	h.Set("Cache-Control", "no-store")
+	part := io.NewSectionReader(f, 0, rec.ReportedOffset())
+	http.ServeContent(s.progressDeadline(w), r, "", rec.Created, part)
+}
+
+// attachment is a Content-Disposition with the name in RFC 5987's filename*, which
+// mime.FormatMediaType uses for names that are not plain ASCII.
+func attachment(disposition, name string) string {
+	if name == "" {
+		return disposition
+	}
+	if v := mime.FormatMediaType(disposition, map[string]string{"filename": name}); v != "" {
+		return v
+	}
+	return disposition
+}
+
+// progressDeadline gives every write of a response network_timeout to go through, so a
+// reader that stops reading loses its connection instead of holding it (and shutdown)
+// for ever, while a slow but steady one is served to the end.
+func (s *Server) progressDeadline(w http.ResponseWriter) http.ResponseWriter {
+	return &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: s.cfg.NetworkTimeout}
+}
+
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+// deadlineChunk is how much one deadline covers when the body is sent with sendfile.
+const deadlineChunk = 1 << 20
+
+func (w *deadlineWriter) Write(p []byte) (int, error) {
+	w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	return w.ResponseWriter.Write(p)
+}
+
+// ReadFrom keeps net/http's sendfile path, one chunk per deadline. http.ServeContent
+// hands it an io.LimitedReader over the file, which is split up without hiding the
+// file from sendfile.
+func (w *deadlineWriter) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	lr, limited := src.(*io.LimitedReader)
+	if !ok || !limited {
+		return io.Copy(struct{ io.Writer }{w}, src)
+	}
+	var total int64
+	for lr.N > 0 {
+		w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+		n, err := rf.ReadFrom(&io.LimitedReader{R: lr.R, N: min(lr.N, deadlineChunk)})
+		total += n
+		lr.N -= n
+		if err != nil {
+			return total, err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return total, nil
+}
+
+func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// clientFileName is the name a partial upload is downloaded as: the client's, made
+// safe as if it were placed.
+func clientFileName(rec diskstore.Record) string {
+	name, err := sets.SafeName(hooks.ClientName(rec.MetaData))
+	if err != nil {
+		return ""
+	}
+	return name
+}
