@@ -153,8 +153,8 @@ type Store struct {
 	set      string // the set's name, for the errors clients see
 	expire   time.Duration
 	fileMode os.FileMode // of data files, which become placed files
-	log    hclog.Logger
-	now    func() time.Time
+	log      hclog.Logger
+	now      func() time.Time
 
 	// mu orders the janitor's removals against writes: a write registers in
 	// writing before it starts, and the janitor never removes an upload with a
