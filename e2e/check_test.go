@@ -73,3 +73,28 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version: %d %q", code, stdout)
 	}
 }
+
+func TestServeCheckVersionHelp(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		code int
+		want string // in stderr
+	}{
+		"serve -h":        {[]string{"serve", "-h"}, 0, "-config"},
+		"check -h":        {[]string{"check", "-h"}, 0, "-config"},
+		"version -h":      {[]string{"version", "-h"}, 0, "usage: uploadsets version"},
+		"serve -nope":     {[]string{"serve", "-nope"}, 2, "flag provided but not defined: -nope"},
+		"check -nope":     {[]string{"check", "-nope"}, 2, "flag provided but not defined: -nope"},
+		"unknown command": {[]string{"sevre"}, 2, `unknown command "sevre"`},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			// In an empty directory, so that a -h that went on to serve would fail
+			// for want of a config instead of starting a server.
+			stdout, stderr, code := runBinary(t, t.TempDir(), tt.args...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit code %d (want %d), stdout %q, stderr:\n%s", code, tt.code, stdout, stderr)
+			}
+		})
+	}
+}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"runtime/debug"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -33,7 +35,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return serve(ctx, args[1:], stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
-	case "version", "-version", "--version":
+	case "version":
+		return versionCmd(args[1:], stdout, stderr)
+	case "-version", "--version":
 		fmt.Fprintln(stdout, "uploadsets", version())
 		return 0
 	case "help", "-h", "-help", "--help":
@@ -45,25 +49,46 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// configFlag parses the one flag serve and check share.
-func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
+// newFlags is a subcommand's flag set; synopsis is its usage line after the command.
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("uploadsets "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "config.hcl", "path of the config file")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, strings.TrimSpace("usage: uploadsets "+name+" "+synopsis))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses a subcommand's flags, which take no arguments after them. When it
+// returns false the command is over and code is its exit status: 0 when -h asked for
+// the usage (the flag package has printed it), 2 for a bad flag or an argument.
+func parse(fs *flag.FlagSet, args []string) (code int, ok bool) {
 	if err := fs.Parse(args); err != nil {
-		return "", false
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "uploadsets %s: unexpected argument %q\n", name, fs.Arg(0))
-		return "", false
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return 2, false
 	}
-	return *path, true
+	return 0, true
+}
+
+// configFlag parses the one flag serve and check share.
+func configFlag(name string, args []string, stderr io.Writer) (path string, code int, ok bool) {
+	fs := newFlags(name, "[-config config.hcl]", stderr)
+	cfgPath := fs.String("config", "config.hcl", "path of the config file")
+	code, ok = parse(fs, args)
+	return *cfgPath, code, ok
 }
 
 func check(args []string, stdout, stderr io.Writer) int {
-	path, ok := configFlag("check", args, stderr)
+	path, code, ok := configFlag("check", args, stderr)
 	if !ok {
-		return 2
+		return code
 	}
 	cfg, diags := sets.Load(path)
 	if !diags.HasErrors() {
@@ -79,9 +104,9 @@ func check(args []string, stdout, stderr io.Writer) int {
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) int {
-	path, ok := configFlag("serve", args, stderr)
+	path, code, ok := configFlag("serve", args, stderr)
 	if !ok {
-		return 2
+		return code
 	}
 	cfg, diags := sets.Load(path)
 	if !diags.HasErrors() {
@@ -109,6 +134,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("Stopped")
+	return 0
+}
+
+func versionCmd(args []string, stdout, stderr io.Writer) int {
+	if code, ok := parse(newFlags("version", "", stderr), args); !ok {
+		return code
+	}
+	fmt.Fprintln(stdout, "uploadsets", version())
 	return 0
 }
 
