@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"debug/buildinfo"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -67,11 +71,73 @@ func TestCheckSummarisesAGoodConfig(t *testing.T) {
 	}
 }
 
+var versionLine = regexp.MustCompile(`^uploadsets (\S+)(?: \(rev ([0-9a-f]{7}), ([^,]+)(, modified)?\))?\n$`)
+
+// TestVersion checks what version prints against what the build recorded in the
+// binary: the shared binary may have no VCS stamp (GOFLAGS=-buildvcs=false), so one is
+// also built with it, whose revision must be the checkout's.
 func TestVersion(t *testing.T) {
 	stdout, _, code := runBinary(t, ".", "version")
-	if code != 0 || !strings.HasPrefix(stdout, "uploadsets ") {
-		t.Errorf("version: %d %q", code, stdout)
+	if code != 0 {
+		t.Errorf("version: exit code %d", code)
 	}
+	checkVersion(t, binary, stdout)
+
+	stamped := filepath.Join(t.TempDir(), "uploadsets")
+	build := exec.Command("go", "build", "-race", "-buildvcs=true", "-o", stamped, "../cmd/uploadsets")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Skipf("no VCS to stamp the build with here: %v\n%s", err, out)
+	}
+	if bi, err := buildinfo.ReadFile(stamped); err != nil {
+		t.Fatal(err)
+	} else if !slices.ContainsFunc(bi.Settings, func(s debug.BuildSetting) bool { return s.Key == "vcs.revision" }) {
+		// Go looks for a .git directory, and a linked worktree has a .git file.
+		t.Skip("the build recorded no revision: go does not stamp builds in a linked git worktree (golang/go#58218)")
+	}
+	out, err := exec.Command(stamped, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := checkVersion(t, stamped, string(out))
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m == nil || m[2] != string(head[:7]) {
+		t.Errorf("version %q does not name the checkout's revision %.7s", out, head)
+	}
+}
+
+// checkVersion compares the output of bin's version with bin's build info, and
+// returns versionLine's match.
+func checkVersion(t *testing.T, bin, out string) []string {
+	t.Helper()
+	bi, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := versionLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Errorf("version printed %q, want like %q", out, "uploadsets v0.0.0-... (rev 7898dc3, 2026-12-01T10:00:00Z, modified)")
+		return nil
+	}
+	vcs := map[string]string{}
+	for _, s := range bi.Settings {
+		vcs[s.Key] = s.Value
+	}
+	if m[1] != bi.Main.Version {
+		t.Errorf("version %q, but the build recorded %q", m[1], bi.Main.Version)
+	}
+	if rev := vcs["vcs.revision"]; m[2] != rev[:min(len(rev), 7)] {
+		t.Errorf("revision %q, but the build recorded %q", m[2], rev)
+	}
+	if m[3] != vcs["vcs.time"] {
+		t.Errorf("time %q, but the build recorded %q", m[3], vcs["vcs.time"])
+	}
+	if modified := m[4] != ""; modified != (vcs["vcs.modified"] == "true") {
+		t.Errorf("modified: %v, but the build recorded vcs.modified=%q", modified, vcs["vcs.modified"])
+	}
+	return m
 }
 
 func TestServeCheckVersionHelp(t *testing.T) {

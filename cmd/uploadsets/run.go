@@ -148,13 +148,32 @@ func versionCmd(args []string, stdout, stderr io.Writer) int {
 func version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "unknown"
+		return "(devel)"
 	}
+	return formatVersion(bi)
+}
+
+// formatVersion shows the module version and, when the build recorded them, the VCS
+// revision, its time and whether the tree had changes: a pseudo-version alone does
+// not say whether the binary was built from uncommitted code.
+func formatVersion(bi *debug.BuildInfo) string {
 	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var vcs []string
 	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " (" + s.Value[:12] + ")"
+		switch {
+		case s.Key == "vcs.revision" && s.Value != "":
+			vcs = append(vcs, "rev "+s.Value[:min(len(s.Value), 7)])
+		case s.Key == "vcs.time" && s.Value != "":
+			vcs = append(vcs, s.Value)
+		case s.Key == "vcs.modified" && s.Value == "true":
+			vcs = append(vcs, "modified")
 		}
+	}
+	if len(vcs) > 0 {
+		v += " (" + strings.Join(vcs, ", ") + ")"
 	}
 	return v
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -36,6 +37,42 @@ func TestSubcommandFlags(t *testing.T) {
 			}
 			if stdout.Len() > 0 {
 				t.Errorf("stdout: %q", stdout.String())
+			}
+		})
+	}
+}
+
+func TestFormatVersion(t *testing.T) {
+	vcs := func(kv ...string) []debug.BuildSetting {
+		var s []debug.BuildSetting
+		for i := 0; i < len(kv); i += 2 {
+			s = append(s, debug.BuildSetting{Key: kv[i], Value: kv[i+1]})
+		}
+		return s
+	}
+	tests := map[string]struct {
+		bi   debug.BuildInfo
+		want string
+	}{
+		"no VCS stamp": {debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "(devel)"},
+		"no version":   {debug.BuildInfo{}, "(devel)"},
+		"a release": {debug.BuildInfo{
+			Main:     debug.Module{Version: "v1.2.0"},
+			Settings: vcs("-race", "false", "vcs", "git", "vcs.revision", "0123456789abcdef0123456789abcdef01234567", "vcs.time", "2026-12-01T10:00:00Z", "vcs.modified", "false"),
+		}, "v1.2.0 (rev 0123456, 2026-12-01T10:00:00Z)"},
+		"a modified tree": {debug.BuildInfo{
+			Main:     debug.Module{Version: "v0.0.0-20261201100000-0123456789ab+dirty"},
+			Settings: vcs("vcs.revision", "0123456789abcdef0123456789abcdef01234567", "vcs.time", "2026-12-01T10:00:00Z", "vcs.modified", "true"),
+		}, "v0.0.0-20261201100000-0123456789ab+dirty (rev 0123456, 2026-12-01T10:00:00Z, modified)"},
+		"a short revision": {debug.BuildInfo{
+			Main:     debug.Module{Version: "(devel)"},
+			Settings: vcs("vcs.revision", "abc"),
+		}, "(devel) (rev abc)"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := formatVersion(&tt.bi); got != tt.want {
+				t.Errorf("formatVersion = %q, want %q", got, tt.want)
 			}
 		})
 	}
