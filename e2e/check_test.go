@@ -164,3 +164,46 @@ func TestServeCheckVersionHelp(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckAndServeWarnOfALeftoverSet(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "data", "old")
+	const id = "0123456789abcdef0123456789abcdef"
+	if err := os.MkdirAll(old, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{id, id + ".info"} {
+		if err := os.WriteFile(filepath.Join(old, f), []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	config := baseConfig + `set "photos" {}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "config.hcl"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// A warning, at data_dir (line 3 of baseConfig), does not fail check.
+	stdout, stderr, code := runBinary(t, dir, "check", "-config", "config.hcl")
+	want := `config.hcl:3,12: warning: set "old" is not in the config, but data_dir holds 1 upload of it in ` + old + ":"
+	if code != 0 || !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("check: exit code %d, stderr:\n%s\nwant one line starting %q", code, stderr, want)
+	}
+	if !strings.Contains(stdout, `set "photos"`) {
+		t.Errorf("check printed no summary:\n%s", stdout)
+	}
+
+	s := startServerIn(t, dir, config)
+	s.Stop(t)
+	var warned []string
+	for _, l := range strings.Split(s.Log(), "\n") {
+		if strings.Contains(l, "LeftoverSet") {
+			warned = append(warned, l)
+		}
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "[WARN]") || !strings.Contains(warned[0], "dir="+old) || !strings.Contains(warned[0], "uploads=1") {
+		t.Errorf("want one LeftoverSet warning with dir=%s uploads=1, got %q in:\n%s", old, warned, s.Log())
+	}
+	if _, err := os.Stat(filepath.Join(old, id+".info")); err != nil {
+		t.Errorf("the leftover upload was touched: %v", err)
+	}
+}

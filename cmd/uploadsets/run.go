@@ -98,7 +98,8 @@ func check(args []string, stdout, stderr io.Writer) int {
 		sets.WriteDiagnostics(stderr, diags)
 		return 1
 	}
-	sets.WriteDiagnostics(stderr, diags) // warnings, if any
+	_, leftovers := sets.Leftovers(cfg)
+	sets.WriteDiagnostics(stderr, append(diags, leftovers...)) // warnings, if any
 	cfg.WriteSummary(stdout)
 	return 0
 }
@@ -118,6 +119,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "uploadsets", Output: stderr, Level: hclog.Info})
+	// Looked at once, before the stores open: the server never touches these
+	// directories, so they stay as they are until the operator acts.
+	leftovers, _ := sets.Leftovers(cfg)
+	for _, l := range leftovers {
+		log.Warn("LeftoverSet", "dir", l.Dir, "uploads", l.Uploads)
+	}
 	srv, err := server.New(cfg, log)
 	if err != nil {
 		log.Error("StartFailed", "error", err)
