@@ -207,3 +207,32 @@ func TestCheckAndServeWarnOfALeftoverSet(t *testing.T) {
 		t.Errorf("the leftover upload was touched: %v", err)
 	}
 }
+
+// TestServeTheREADMECurlExample runs the README's curl upload with a name longer than
+// 57 bytes, past which GNU base64 would wrap its output and break the header.
+func TestServeTheREADMECurlExample(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("no curl")
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example := regexp.MustCompile(`(?s)curl -i -X POST http://127\.0\.0\.1:8080/uploads/photos/ \\\n.*?--data-binary @cat\.png\n`).Find(readme)
+	if example == nil {
+		t.Fatal("no curl upload to http://127.0.0.1:8080/uploads/photos/ in README.md")
+	}
+	s := startServer(t, defaultSets)
+	name := strings.Repeat("a", 60) + ".png"
+	png := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), make([]byte, 100)...)
+	if err := os.WriteFile(filepath.Join(s.Dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := strings.NewReplacer("http://127.0.0.1:8080", s.URL, "cat.png", name).Replace(string(example))
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Dir = s.Dir
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), " 201 ") || !strings.Contains(string(out), "Upload-File-Name: "+name) {
+		t.Errorf("the README's curl example with a %d-byte name (%v):\n%s", len(name), err, out)
+	}
+}
