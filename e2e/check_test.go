@@ -236,3 +236,14 @@ func TestServeTheREADMECurlExample(t *testing.T) {
 		t.Errorf("the README's curl example with a %d-byte name (%v):\n%s", len(name), err, out)
 	}
 }
+
+func TestCheckRefusesAConfigWithoutSets(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.hcl"), []byte(baseConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runBinary(t, dir, "check", "-config", "config.hcl")
+	if code != 1 || !strings.HasPrefix(stderr, "config.hcl:1,1: no set blocks: a config needs at least one set") {
+		t.Errorf("check: exit code %d, stderr:\n%s", code, stderr)
+	}
+}
