@@ -96,6 +96,21 @@ func Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
 	return cfg, diags
 }
 
+// declaresSet reports whether body has a set block, even one that Content left out for
+// its missing or extra labels: that one is a set already reported, not a missing one.
+func declaresSet(body hcl.Body) bool {
+	syntax, ok := body.(*hclsyntax.Body)
+	if !ok {
+		return true // only hclsyntax bodies are decoded; nothing to judge otherwise
+	}
+	for _, b := range syntax.Blocks {
+		if b.Type == "set" {
+			return true
+		}
+	}
+	return false
+}
+
 func fileStart(filename string) hcl.Range {
 	return hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}
 }
@@ -167,6 +182,12 @@ func (d *decoder) config(body hcl.Body, filename string) *Config {
 	d.mode(attrs["file_mode"], 0o600, &cfg.FileMode)
 	d.mode(attrs["dir_mode"], 0o700, &cfg.DirMode)
 
+	// A server without sets would start and refuse every upload. After a syntax error
+	// the parser may have dropped the blocks it could not read, so their absence proves
+	// nothing then.
+	if !declaresSet(body) && len(d.broken) == 0 {
+		d.add(errorAt(fileStart(filename), `no set blocks: a config needs at least one set, like set "files" { extensions = documents }`))
+	}
 	sets := d.sets(content.Blocks, cfg, maxSizeOK, attrs["uploads_default_dest"])
 	d.checkDestinations(cfg, attrs["data_dir"], dataDirOK, sets)
 	for _, s := range sets {

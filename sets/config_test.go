@@ -55,6 +55,7 @@ func TestDiagnosticsGolden(t *testing.T) {
 		"extensions":     {"extensions"},
 		"destinations":   {"destinations"},
 		"modes, proxies": {"modes"},
+		"no sets":        {"no_sets"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -148,20 +149,23 @@ func TestParseDefaults(t *testing.T) {
 	}
 }
 
+// aSet completes a config that tests something else: a config needs at least one set.
+const aSet = "\nset \"a\" {}"
+
 func TestParseValues(t *testing.T) {
 	tests := map[string]struct {
 		src   string
 		check func(*Config) bool
 	}{
-		"size as a number":           {`max_size = 1048576`, func(c *Config) bool { return c.MaxSize == 1<<20 }},
-		"decimal size":               {`max_size = "1.5 KiB"`, func(c *Config) bool { return c.MaxSize == 1536 }},
-		"null means default":         {`max_size = null`, func(c *Config) bool { return c.MaxSize == 1<<30 }},
-		"public_url loses its slash": {`public_url = "https://x.example/up/"`, func(c *Config) bool { return c.PublicURL == "https://x.example/up" }},
-		"listen on any port":         {`listen = ":0"`, func(c *Config) bool { return c.Listen == ":0" }},
-		"absolute data_dir":          {`data_dir = "/srv/data/"`, func(c *Config) bool { return c.DataDir == "/srv/data" }},
+		"size as a number":           {`max_size = 1048576` + aSet, func(c *Config) bool { return c.MaxSize == 1<<20 }},
+		"decimal size":               {`max_size = "1.5 KiB"` + aSet, func(c *Config) bool { return c.MaxSize == 1536 }},
+		"null means default":         {`max_size = null` + aSet, func(c *Config) bool { return c.MaxSize == 1<<30 }},
+		"public_url loses its slash": {`public_url = "https://x.example/up/"` + aSet, func(c *Config) bool { return c.PublicURL == "https://x.example/up" }},
+		"listen on any port":         {`listen = ":0"` + aSet, func(c *Config) bool { return c.Listen == ":0" }},
+		"absolute data_dir":          {`data_dir = "/srv/data/"` + aSet, func(c *Config) bool { return c.DataDir == "/srv/data" }},
 		"durations": {`
 			expire_after = "90m"
-			shutdown_timeout = "1s"`, func(c *Config) bool { return c.ExpireAfter == 90*time.Minute && c.ShutdownTimeout == time.Second }},
+			shutdown_timeout = "1s"` + aSet, func(c *Config) bool { return c.ExpireAfter == 90*time.Minute && c.ShutdownTimeout == time.Second }},
 		"default url gets a slash": {`
 			uploads_default_url = "https://cdn.example.com/u"
 			set "a" {}`, func(c *Config) bool {
@@ -211,20 +215,20 @@ func TestParseErrors(t *testing.T) {
 		"set max_size above the server's": {`max_size = "1MiB"
 set "a" { max_size = "2MiB" }`, `c.hcl:2,22: max_size of set "a" (2 MiB) is above the server-wide max_size (1 MiB): raise that one too` + "\n"},
 		"set max_size above the default": {`set "a" { max_size = "20GB" }`, `c.hcl:1,22: max_size of set "a" (20 GB) is above the server-wide max_size (1 GiB): raise that one too` + "\n"},
-		"zero size":                      {`max_size = 0`, "c.hcl:1,12: max_size must be more than 0 bytes\n"},
-		"fractional bytes":               {`max_size = 1.5`, `c.hcl:1,12: invalid max_size 1.5: must be a whole number of bytes up to 9223372036854775807, or a string with a unit like "16MiB"` + "\n"},
-		"huge number":                    {`max_size = 1e99999999`, `c.hcl:1,12: invalid max_size +Inf: must be a whole number of bytes up to 9223372036854775807, or a string with a unit like "16MiB"` + "\n"},
-		"negative size":                  {`max_size = "-1MB"`, `c.hcl:1,12: invalid max_size "-1MB": must not be negative` + "\n"},
+		"zero size":                      {`max_size = 0` + aSet, "c.hcl:1,12: max_size must be more than 0 bytes\n"},
+		"fractional bytes":               {`max_size = 1.5` + aSet, `c.hcl:1,12: invalid max_size 1.5: must be a whole number of bytes up to 9223372036854775807, or a string with a unit like "16MiB"` + "\n"},
+		"huge number":                    {`max_size = 1e99999999` + aSet, `c.hcl:1,12: invalid max_size +Inf: must be a whole number of bytes up to 9223372036854775807, or a string with a unit like "16MiB"` + "\n"},
+		"negative size":                  {`max_size = "-1MB"` + aSet, `c.hcl:1,12: invalid max_size "-1MB": must not be negative` + "\n"},
 		"bare word":                      {`set "a" { naming = uuid }`, `c.hcl:1,20: naming must be a string in quotes: naming = "uuid"` + "\n"},
-		"number for a string":            {`listen = 8080`, "c.hcl:1,10: listen must be a string in quotes\n"},
-		"listen without port":            {`listen = "localhost"`, `c.hcl:1,10: invalid listen "localhost": must be host:port with a numeric port, like "127.0.0.1:8080" or ":8080"` + "\n"},
-		"url with a query":               {`uploads_default_url = "https://x.example/?a=b"`, `c.hcl:1,23: invalid uploads_default_url "https://x.example/?a=b": must not have a query or a fragment: file names are appended to it` + "\n"},
-		"url with a password":            {`public_url = "https://u:p@x.example"`, `c.hcl:1,14: invalid public_url "https://u:p@x.example": must not contain a user name or password` + "\n"},
+		"number for a string":            {`listen = 8080` + aSet, "c.hcl:1,10: listen must be a string in quotes\n"},
+		"listen without port":            {`listen = "localhost"` + aSet, `c.hcl:1,10: invalid listen "localhost": must be host:port with a numeric port, like "127.0.0.1:8080" or ":8080"` + "\n"},
+		"url with a query":               {`uploads_default_url = "https://x.example/?a=b"` + aSet, `c.hcl:1,23: invalid uploads_default_url "https://x.example/?a=b": must not have a query or a fragment: file names are appended to it` + "\n"},
+		"url with a password":            {`public_url = "https://u:p@x.example"` + aSet, `c.hcl:1,14: invalid public_url "https://u:p@x.example": must not contain a user name or password` + "\n"},
 		"empty destination":              {`set "a" { destination = "" }`, "c.hcl:1,25: destination must not be empty\n"},
 		"set name too long":              {`set "` + strings.Repeat("a", 64) + `" {}`, `c.hcl:1,5: invalid set name "` + strings.Repeat("a", 64) + `": use 1 to 63 lower-case letters, digits, "_" or "-", starting with a letter or digit (it is part of URLs and paths)` + "\n"},
 		"set without a name":             {`set {}`, "c.hcl:1,5: Missing name for set; All set blocks must have 1 labels (name).\n"},
-		"variable in a scalar":           {`listen = "${images}"`, "c.hcl:1,13: Variables not allowed; Variables may not be used here.\n"},
-		"function in a scalar":           {`listen = concat([])`, "c.hcl:1,10: Function calls not allowed; Functions may not be called here.\n"},
+		"variable in a scalar":           {`listen = "${images}"` + aSet, "c.hcl:1,13: Variables not allowed; Variables may not be used here.\n"},
+		"function in a scalar":           {`listen = concat([])` + aSet, "c.hcl:1,10: Function calls not allowed; Functions may not be called here.\n"},
 		"unknown function":               {`set "a" { extensions = upper("x") }`, "c.hcl:1,24: Call to unknown function; There is no function named \"upper\".\n"},
 		"empty extensions":               {`set "a" { extensions = [] }`, `c.hcl:1,24: set "a" accepts no extensions` + "\n"},
 		"deny everything": {`set "a" {

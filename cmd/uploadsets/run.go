@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"runtime/debug"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -33,7 +35,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return serve(ctx, args[1:], stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
-	case "version", "-version", "--version":
+	case "version":
+		return versionCmd(args[1:], stdout, stderr)
+	case "-version", "--version":
 		fmt.Fprintln(stdout, "uploadsets", version())
 		return 0
 	case "help", "-h", "-help", "--help":
@@ -45,25 +49,46 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// configFlag parses the one flag serve and check share.
-func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
+// newFlags is a subcommand's flag set; synopsis is its usage line after the command.
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("uploadsets "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "config.hcl", "path of the config file")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, strings.TrimSpace("usage: uploadsets "+name+" "+synopsis))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses a subcommand's flags, which take no arguments after them. When it
+// returns false the command is over and code is its exit status: 0 when -h asked for
+// the usage (the flag package has printed it), 2 for a bad flag or an argument.
+func parse(fs *flag.FlagSet, args []string) (code int, ok bool) {
 	if err := fs.Parse(args); err != nil {
-		return "", false
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "uploadsets %s: unexpected argument %q\n", name, fs.Arg(0))
-		return "", false
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return 2, false
 	}
-	return *path, true
+	return 0, true
+}
+
+// configFlag parses the one flag serve and check share.
+func configFlag(name string, args []string, stderr io.Writer) (path string, code int, ok bool) {
+	fs := newFlags(name, "[-config config.hcl]", stderr)
+	cfgPath := fs.String("config", "config.hcl", "path of the config file")
+	code, ok = parse(fs, args)
+	return *cfgPath, code, ok
 }
 
 func check(args []string, stdout, stderr io.Writer) int {
-	path, ok := configFlag("check", args, stderr)
+	path, code, ok := configFlag("check", args, stderr)
 	if !ok {
-		return 2
+		return code
 	}
 	cfg, diags := sets.Load(path)
 	if !diags.HasErrors() {
@@ -73,15 +98,16 @@ func check(args []string, stdout, stderr io.Writer) int {
 		sets.WriteDiagnostics(stderr, diags)
 		return 1
 	}
-	sets.WriteDiagnostics(stderr, diags) // warnings, if any
+	_, leftovers := sets.Leftovers(cfg)
+	sets.WriteDiagnostics(stderr, append(diags, leftovers...)) // warnings, if any
 	cfg.WriteSummary(stdout)
 	return 0
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) int {
-	path, ok := configFlag("serve", args, stderr)
+	path, code, ok := configFlag("serve", args, stderr)
 	if !ok {
-		return 2
+		return code
 	}
 	cfg, diags := sets.Load(path)
 	if !diags.HasErrors() {
@@ -93,6 +119,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "uploadsets", Output: stderr, Level: hclog.Info})
+	// Looked at once, before the stores open: the server never touches these
+	// directories, so they stay as they are until the operator acts.
+	leftovers, _ := sets.Leftovers(cfg)
+	for _, l := range leftovers {
+		log.Warn("LeftoverSet", "dir", l.Dir, "uploads", l.Uploads)
+	}
 	srv, err := server.New(cfg, log)
 	if err != nil {
 		log.Error("StartFailed", "error", err)
@@ -112,16 +144,43 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	return 0
 }
 
+func versionCmd(args []string, stdout, stderr io.Writer) int {
+	if code, ok := parse(newFlags("version", "", stderr), args); !ok {
+		return code
+	}
+	fmt.Fprintln(stdout, "uploadsets", version())
+	return 0
+}
+
 func version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "unknown"
+		return "(devel)"
 	}
+	return formatVersion(bi)
+}
+
+// formatVersion shows the module version and, when the build recorded them, the VCS
+// revision, its time and whether the tree had changes: a pseudo-version alone does
+// not say whether the binary was built from uncommitted code.
+func formatVersion(bi *debug.BuildInfo) string {
 	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var vcs []string
 	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " (" + s.Value[:12] + ")"
+		switch {
+		case s.Key == "vcs.revision" && s.Value != "":
+			vcs = append(vcs, "rev "+s.Value[:min(len(s.Value), 7)])
+		case s.Key == "vcs.time" && s.Value != "":
+			vcs = append(vcs, s.Value)
+		case s.Key == "vcs.modified" && s.Value == "true":
+			vcs = append(vcs, "modified")
 		}
+	}
+	if len(vcs) > 0 {
+		v += " (" + strings.Join(vcs, ", ") + ")"
 	}
 	return v
 }
