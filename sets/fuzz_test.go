@@ -16,6 +16,8 @@ func FuzzSafeName(f *testing.F) {
 		"фото.PNG", "cafe\u0301.txt", ".htaccess", "...", "", "   ", "\xff\xfe.png",
 		"x.png.php", "a\u202e.txt", strings.Repeat("ж", 200) + ".JPG", "a." + strings.Repeat("Ⱥ", 200),
 		"<>:\"|?*%#;", "a . . b", "İ.İ", "ǅ.ǅ", ". \u0301", "a\u0338.png",
+		"x.php.png", "a.EXE.jpg", "x.p\u200bhp.png", "php.png", "com0", "LPT0.x", "\u3164", "a\u2800b",
+		"a\ufe0f\U000E0041.txt", "a\xffb\xc3.txt", "\ufffd", strings.Repeat("a", 250) + ".phpxy.png",
 	} {
 		f.Add(seed)
 	}
@@ -29,6 +31,9 @@ func FuzzSafeName(f *testing.F) {
 			return
 		}
 		checkSafe(t, in, got)
+		if again, _ := SafeName(in); again != got {
+			t.Errorf("SafeName(%q) is not deterministic: %q then %q", in, got, again)
+		}
 		if !filepath.IsLocal(got) {
 			t.Errorf("SafeName(%q) = %q is not local", in, got)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"iter"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -39,9 +40,10 @@ const hashed = 16
 var errNoUsableName = errors.New("no usable file name")
 
 // SafeName reduces a client-supplied name to one safe base-name component: no
-// separators, no control or formatting characters, valid NFC UTF-8, no leading dot,
-// at most 255 bytes, a lower-case extension and never a Windows device name. It is
-// deterministic and idempotent, so checking a name and placing it agree.
+// separators, no control, formatting or invisible characters, valid NFC UTF-8, no
+// leading dot, no script or executable extension before the last one, at most 255
+// bytes, a lower-case extension and never a Windows device name. It is deterministic
+// and idempotent, so checking a name and placing it agree.
 func SafeName(hint string) (string, error) {
 	// One pass nearly always settles the name. The steps can undo each other only in
 	// contrived cases (a cut exposing an upper-case extension, lower-casing that
@@ -62,17 +64,16 @@ func SafeName(hint string) (string, error) {
 }
 
 func clean(s string) string {
-	s = strings.ToValidUTF8(s, "")
+	// "_" rather than nothing keeps a trace of what was there, so "a\xffb" does not
+	// become a different real word; U+FFFD would be a character the client never sent.
+	s = strings.ToValidUTF8(s, "_")
 	// Clients send paths (old browsers sent C:\fakepath\...); only the last component
 	// is the name.
 	if i := strings.LastIndexAny(s, `/\`); i >= 0 {
 		s = s[i+1:]
 	}
-	// Category C covers NUL and control characters, but also the bidi overrides used to
-	// make "gpj.exe" display as "exe.jpg", and unassigned code points whose meaning a
-	// later Unicode version could change.
 	s = strings.Map(func(r rune) rune {
-		if unicode.Is(unicode.C, r) || !unicode.IsGraphic(r) && !unicode.IsSpace(r) {
+		if invisible(r) {
 			return -1
 		}
 		return r
@@ -90,7 +91,57 @@ func clean(s string) string {
 		s = "_" + s
 	}
 	base, ext := splitExt(s)
-	return capName(base + strings.ToLower(ext))
+	return capName(defuseInnerExts(base) + strings.ToLower(ext))
+}
+
+// invisible reports the runes a name must not hold because they show as nothing.
+// Category C covers NUL and control characters, but also the bidi overrides used to
+// make "gpj.exe" display as "exe.jpg", zero-width characters, and unassigned code
+// points whose meaning a later Unicode version could change. With the two properties
+// below it makes up Unicode's Default_Ignorable_Code_Point: Other_Default_Ignorable
+// holds invisible "letters" (the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, the
+// Khmer inherent vowels U+17B4/5, the combining grapheme joiner U+034F), and
+// Variation_Selector the selectors that make "a" and "a\ufe0f" two names that look
+// alike. The braille blank U+2800 and the musical null notehead U+1D159 are graphic
+// symbols outside the property that render as blank all the same.
+func invisible(r rune) bool {
+	return unicode.Is(unicode.C, r) || !unicode.IsGraphic(r) && !unicode.IsSpace(r) ||
+		unicode.In(r, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector) ||
+		r == '\u2800' || r == '\U0001D159'
+}
+
+// runnable is every extension a web server or desktop may run a file by, wherever it
+// sits in the name: Apache's mod_mime maps each extension of "x.php.png", so that file
+// runs as PHP on a server with AddHandler for .php.
+var runnable = func() map[string]bool {
+	m := map[string]bool{}
+	for _, e := range slices.Concat(presets["scripts"], presets["executables"], []string{
+		"php3", "php4", "php5", "php7", "php8", "phtml", "pht", "phar", "phps",
+		"cgi", "fcgi", "asp", "aspx", "ashx", "asmx", "cer", "jsp", "jspx", "shtml", "htaccess",
+		"bat", "cmd", "com", "scr", "pif", "msi", "vbs", "vbe", "wsf", "ps1", "jar", "hta",
+	}) {
+		m[e] = true
+	}
+	return m
+}()
+
+// defuseInnerExts turns the dot before each runnable extension inside base into "_":
+// "x.php" of "x.php.png" becomes "x_php". The first component is the stem, not an
+// extension, so "php.png" stays.
+func defuseInnerExts(base string) string {
+	parts := strings.Split(base, ".")
+	var b strings.Builder
+	for i, p := range parts {
+		switch {
+		case i == 0:
+		case runnable[strings.ToLower(p)]:
+			b.WriteByte('_')
+		default:
+			b.WriteByte('.')
+		}
+		b.WriteString(p)
+	}
+	return b.String()
 }
 
 // replaceUnsafe turns characters that mean something in paths, URLs or shells into "_",
@@ -116,7 +167,8 @@ func replaceUnsafe(s string) string {
 }
 
 // reservedOnWindows reports names Windows treats as devices, with or without an
-// extension ("con.txt" opens the console); the superscript digits count too.
+// extension ("con.txt" opens the console); COM0, LPT0 and the superscript digits
+// count too (Microsoft's naming rules list them, though no port has those numbers).
 func reservedOnWindows(s string) bool {
 	stem, _, _ := strings.Cut(s, ".")
 	switch strings.ToUpper(stem) {
@@ -125,7 +177,7 @@ func reservedOnWindows(s string) bool {
 	}
 	for _, p := range []string{"COM", "LPT"} {
 		if len(stem) > 3 && strings.EqualFold(stem[:3], p) {
-			if d := stem[3:]; len(d) == 1 && d[0] >= '1' && d[0] <= '9' || d == "¹" || d == "²" || d == "³" {
+			if d := stem[3:]; len(d) == 1 && d[0] >= '0' && d[0] <= '9' || d == "¹" || d == "²" || d == "³" {
 				return true
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -19,7 +20,7 @@ func TestSafeName(t *testing.T) {
 		"windows traversal":           {`..\..\win.ini`, "win.ini"},
 		"fakepath":                    {`C:\fakepath\cat.jpg`, "cat.jpg"},
 		"trailing separator":          {"photos/", ""},
-		"NUL inside":                  {"evil.php\x00.png", "evil.php.png"},
+		"NUL inside":                  {"evil.php\x00.png", "evil_php.png"},
 		"control characters":          {"a\x01b\x7fc\u0085.txt", "abc.txt"},
 		"tab and newline are dropped": {"a\tb\nc.txt", "abc.txt"},
 		"bidi override":               {"invoice\u202egnp.exe", "invoicegnp.exe"},
@@ -30,7 +31,9 @@ func TestSafeName(t *testing.T) {
 		"lpt9 upper ext":              {"LPT9.TXT", "_LPT9.txt"},
 		"com superscript":             {"com¹.txt", "_com¹.txt"},
 		"not quite reserved":          {"console.txt", "console.txt"},
-		"com0 is fine":                {"com0", "com0"},
+		"com0":                        {"com0", "_com0"},
+		"LPT0.txt":                    {"LPT0.txt", "_LPT0.txt"},
+		"com10 is fine":               {"com10", "com10"},
 		"unicode":                     {"фото.PNG", "фото.png"},
 		"base case kept":              {"MyPhoto.JPEG", "MyPhoto.jpeg"},
 		"NFD becomes NFC":             {"cafe\u0301.txt", "caf\u00e9.txt"},
@@ -45,7 +48,44 @@ func TestSafeName(t *testing.T) {
 		"empty":                       {"", ""},
 		"only spaces":                 {"   ", ""},
 		"only control characters":     {"\x00\x01", ""},
-		"invalid UTF-8":               {"a\xffb\xc3.txt", "ab.txt"},
+		"invalid UTF-8":               {"a\xffb\xc3.txt", "a_b_.txt"},
+		"invalid run is one _":        {"a\xff\xfe\xfdb.txt", "a_b.txt"},
+		"invalid extension byte":      {"a.p\xffg", "a.p_g"},
+		"only invalid UTF-8":          {"\xff\xfe", "_"},
+		"U+FFFD sent is kept":         {"a\ufffd.txt", "a\ufffd.txt"},
+		"Hangul filler":               {"a\u3164.txt", "a.txt"},
+		"Hangul choseong fillers":     {"\u115f\u1160b.txt", "b.txt"},
+		"halfwidth Hangul filler":     {"b\uffa0.txt", "b.txt"},
+		"only a Hangul filler":        {"\u3164", ""},
+		"grapheme joiner":             {"a\u034fb.txt", "ab.txt"},
+		"braille blank":               {"\u2800.png", "png"},
+		"braille blank inside":        {"a\u2800b.png", "ab.png"},
+		"Mongolian vowel separator":   {"a\u180eb.txt", "ab.txt"},
+		"Mongolian selectors":         {"a\u180b\u180fb.txt", "ab.txt"},
+		"zero-width joiners":          {"a\u200c\u200d\u200e\u200fb.txt", "ab.txt"},
+		"word joiner and isolates":    {"a\u2060\u2066\u2069\u206fb.txt", "ab.txt"},
+		"variation selectors":         {"a\ufe00\ufe0fb.txt", "ab.txt"},
+		"ideographic selector":        {"a\U000E0100b.txt", "ab.txt"},
+		"tags":                        {"a\U000E0001\U000E0041\U000E007Fb.txt", "ab.txt"},
+		"musical null notehead":       {"a\U0001D159b.txt", "ab.txt"},
+		"musical beams":               {"a\U0001D173\U0001D17Ab.txt", "ab.txt"},
+		"Khmer inherent vowels":       {"a\u17b4\u17b5b.txt", "ab.txt"},
+		"soft hyphen":                 {"in\u00advoice.pdf", "invoice.pdf"},
+		"filler hides the extension":  {"photo.\u3164php", "photo.php"},
+		"inner php":                   {"x.php.png", "x_php.png"},
+		"inner exe":                   {"a.exe.jpg", "a_exe.jpg"},
+		"inner phtml":                 {"shell.phtml.gif", "shell_phtml.gif"},
+		"inner upper case":            {"x.PHP.png", "x_PHP.png"},
+		"several inner":               {"x.cgi.pl.py.txt", "x_cgi_pl_py.txt"},
+		"inner among plain ones":      {"x.v2.asp.tar.gz", "x.v2_asp.tar.gz"},
+		"inner aspx jsp sh":           {"a.aspx.b.jsp.c.sh.png", "a_aspx.b_jsp.c_sh.png"},
+		"inner bat cmd com scr js":    {"a.bat.cmd.com.scr.js.txt", "a_bat_cmd_com_scr_js.txt"},
+		"inner htaccess":              {"x.htaccess.txt", "x_htaccess.txt"},
+		"inner after invisible":       {"x.p\u200bhp.png", "x_php.png"},
+		"stem is not an extension":    {"php.png", "php.png"},
+		"plain double extension":      {"a.tar.gz", "a.tar.gz"},
+		"inner and reserved":          {"con.exe.txt", "_con_exe.txt"},
+		"cut exposes an inner php":    {strings.Repeat("a", 247) + ".phpx.png", strings.Repeat("a", 247) + "_php.png"},
 		"underscores kept":            {"__init__.py", "__init__.py"},
 		"300 characters":              {strings.Repeat("a", 300) + ".PNG", strings.Repeat("a", 251) + ".png"},
 		"300 bytes cut on a rune":     {long + ".txt", strings.Repeat("é", 125) + ".txt"},
@@ -233,8 +273,50 @@ func checkSafe(t *testing.T, in, got string) {
 		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
 			t.Errorf("SafeName(%q) = %q has control character %U", in, got, r)
 		}
+		if unicode.Is(defaultIgnorable, r) || r == '\u2800' || r == '\U0001D159' {
+			t.Errorf("SafeName(%q) = %q has invisible %U", in, got, r)
+		}
+	}
+	if strings.ContainsRune(got, utf8.RuneError) && !strings.ContainsRune(in, utf8.RuneError) {
+		t.Errorf("SafeName(%q) = %q made up U+FFFD", in, got)
+	}
+	base, _ := splitExt(got)
+	if parts := strings.Split(base, "."); len(parts) > 1 {
+		for _, p := range parts[1:] {
+			if p := strings.ToLower(p); runnable[p] || slices.Contains(presets["scripts"], p) || slices.Contains(presets["executables"], p) {
+				t.Errorf("SafeName(%q) = %q keeps the inner extension %q", in, got, p)
+			}
+		}
 	}
 	if again, err := SafeName(got); err != nil || again != got {
 		t.Errorf("SafeName not idempotent: %q -> %q -> %q (%v)", in, got, again, err)
+	}
+}
+
+// defaultIgnorable is Default_Ignorable_Code_Point as Unicode 14's
+// DerivedCoreProperties.txt lists it, written out so that the tests do not trust the
+// property arithmetic in invisible.
+var defaultIgnorable = &unicode.RangeTable{
+	R16: []unicode.Range16{
+		{0x00ad, 0x00ad, 1}, {0x034f, 0x034f, 1}, {0x061c, 0x061c, 1}, {0x115f, 0x1160, 1},
+		{0x17b4, 0x17b5, 1}, {0x180b, 0x180f, 1}, {0x200b, 0x200f, 1}, {0x202a, 0x202e, 1},
+		{0x2060, 0x206f, 1}, {0x3164, 0x3164, 1}, {0xfe00, 0xfe0f, 1}, {0xfeff, 0xfeff, 1},
+		{0xffa0, 0xffa0, 1}, {0xfff0, 0xfff8, 1},
+	},
+	R32: []unicode.Range32{
+		{0x1bca0, 0x1bca3, 1}, {0x1d173, 0x1d17a, 1}, {0xe0000, 0xe0fff, 1},
+	},
+}
+
+func TestInvisibleIsDefaultIgnorable(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if unicode.Is(defaultIgnorable, r) && !invisible(r) {
+			t.Errorf("%U is default-ignorable but kept", r)
+		}
+	}
+	for _, r := range "aZ09_-.é字ж ~\u00a0\u3000" {
+		if invisible(r) {
+			t.Errorf("%U is visible but dropped", r)
+		}
 	}
 }
