@@ -7,9 +7,14 @@ COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/uploadsets ./cmd/uploadsets
 # Inside a container the server must listen on every interface, and absolute URLs are
 # best built from the Host clients used (set public_url when behind a proxy).
-RUN mkdir -p /out/srv/data /out/srv/uploads && \
+# Partial uploads and placed files live on one volume: placement is then a hard link,
+# atomic and instant. On two volumes (two file systems) every finished upload would be
+# copied, at the cost of its size in time and of the copy's crash windows.
+RUN mkdir -p /out/srv/var/data /out/srv/var/uploads && \
     sed -e 's|^listen *=.*|listen     = "0.0.0.0:8080"|' \
-        -e 's|^public_url *=.*|public_url = ""|' config.hcl > /out/srv/config.hcl && \
+        -e 's|^public_url *=.*|public_url = ""|' \
+        -e 's|^data_dir *=.*|data_dir   = "./var/data"|' \
+        -e 's|^uploads_default_dest *=.*|uploads_default_dest = "./var/uploads"|' config.hcl > /out/srv/config.hcl && \
     /out/uploadsets check -config /out/srv/config.hcl
 
 FROM gcr.io/distroless/static-debian12:nonroot
@@ -17,7 +22,7 @@ COPY --from=build /out/uploadsets /usr/local/bin/uploadsets
 # data_dir and uploads_default_dest are resolved against the config's directory.
 COPY --from=build --chown=nonroot:nonroot /out/srv /srv/uploadsets
 WORKDIR /srv/uploadsets
-VOLUME ["/srv/uploadsets/data", "/srv/uploadsets/uploads"]
+VOLUME ["/srv/uploadsets/var"]
 USER nonroot:nonroot
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/uploadsets"]
