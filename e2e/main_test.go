@@ -29,7 +29,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "uploadsets")
-	build := exec.Command("go", "build", "-race", "-o", binary, "../cmd/uploadsets")
+	// crashpoints: tests can stop the server at a named step (internal/crashpoint).
+	build := exec.Command("go", "build", "-race", "-tags", "crashpoints", "-o", binary, "../cmd/uploadsets")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building uploadsets:", err)
@@ -96,6 +97,13 @@ func startServer(t *testing.T, sets string) *server {
 
 func startServerIn(t *testing.T, dir, config string) *server {
 	t.Helper()
+	return startServerEnv(t, dir, config)
+}
+
+// startServerEnv is startServerIn with environment variables (NAME=value) added, such
+// as the crash points' UPLOADSETS_CRASH_AT.
+func startServerEnv(t *testing.T, dir, config string, env ...string) *server {
+	t.Helper()
 	cfg := filepath.Join(dir, "config.hcl")
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
@@ -105,6 +113,7 @@ func startServerIn(t *testing.T, dir, config string) *server {
 	s.stop = cancel
 	s.cmd = exec.CommandContext(ctx, binary, "serve", "-config", cfg)
 	s.cmd.Dir = dir
+	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Cancel = func() error { return s.cmd.Process.Signal(syscall.SIGTERM) }
 	s.cmd.WaitDelay = 10 * time.Second
 	stderr, err := s.cmd.StderrPipe()

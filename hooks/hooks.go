@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
 
+	"github.com/uploadsets/uploadsets/internal/crashpoint"
 	"github.com/uploadsets/uploadsets/internal/diskstore"
 	"github.com/uploadsets/uploadsets/internal/placement"
 	"github.com/uploadsets/uploadsets/sets"
@@ -138,6 +139,7 @@ func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 	if err := h.checkContent(id, safe); err != nil {
 		return "", err
 	}
+	crashpoint.Pause("placing")
 	name, err = h.Placer.Place(placement.Request{
 		Src:      h.Store.DataPath(id),
 		Names:    h.Set.Candidates(safe, id),
@@ -145,6 +147,7 @@ func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 		Intend:   func(name string) error { return h.Store.Intend(id, name) },
 	})
 	if err == nil {
+		crashpoint.At("placed") // linked or copied into place, not yet recorded
 		err = h.Store.MarkPlaced(id, name)
 		if err != nil {
 			// Not recorded, so not placed: a client told of the failure must find

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/uploadsets/uploadsets/internal/crashpoint"
 	"github.com/uploadsets/uploadsets/internal/durable"
 )
 
@@ -156,7 +157,9 @@ func (d *Dir) copy(req Request, size int64) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return name, durable.SyncDir(d.path)
+		err = durable.SyncDir(d.path)
+		crashpoint.At("copy-linked") // the temp copy is in place and still there
+		return name, err
 	}
 	return "", ErrNoFreeName
 }
