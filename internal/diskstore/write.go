@@ -34,6 +34,23 @@ const (
 
 var bufPools [len(bufSizes)]sync.Pool
 
+// largeBuffers bounds how many copies hold the largest buffers at once. A read waits
+// with its buffer, so senders that burst and then stall keep theirs: 400 of them
+// pinned 400 MiB. A handful of large writers already keep the disk busy; the rest go
+// on at the middle size, which costs them some CPU per byte, not correctness.
+var largeBuffers = make(chan struct{}, 16)
+
+func takeLarge() bool {
+	select {
+	case largeBuffers <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func returnLarge() { <-largeBuffers }
+
 func init() {
 	for i, n := range bufSizes {
 		bufPools[i].New = func() any { b := make([]byte, n); return &b }
@@ -62,9 +79,15 @@ func copyBody(w io.Writer, src io.Reader) (int64, error) {
 		if bp != nil {
 			bufPools[stage].Put(bp)
 		}
+		if stage == lastStage {
+			returnLarge()
+		}
 	}()
 	setStage := func(s int) {
 		bufPools[stage].Put(bp)
+		if stage == lastStage {
+			returnLarge()
+		}
 		stage, full, fresh = s, 0, true
 		bp = bufPools[s].Get().(*[]byte)
 	}
@@ -78,8 +101,9 @@ func copyBody(w io.Writer, src io.Reader) (int64, error) {
 				n, ended, err := copyBlocks(bw, src, first, align, off)
 				written += n
 				if ended || err != nil {
-					return written, err
+					return written, err // the deferred func returns the token
 				}
+				returnLarge()
 				stage, full, fresh = 0, 0, true
 				bp = bufPools[0].Get().(*[]byte)
 				continue
@@ -103,8 +127,11 @@ func copyBody(w io.Writer, src io.Reader) (int64, error) {
 		switch {
 		case nr == len(buf):
 			if full++; stage < lastStage && full == promoteAfter[stage] {
-				setStage(stage + 1)
-				continue
+				if stage+1 < lastStage || takeLarge() {
+					setStage(stage + 1)
+					continue
+				}
+				full = 0 // try again after as many full reads
 			}
 		case nr < slowRead && stage > 0 && !fresh:
 			setStage(0)

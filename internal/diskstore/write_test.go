@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -235,5 +236,58 @@ func TestFastSenderStaysAtFullSize(t *testing.T) {
 		if len(sock.asked) > 100 || w.blocks < 60 {
 			t.Errorf("resumed at %d: %d socket reads and %d blocks for 64 MiB; want about 64 of each", resumedAt, len(sock.asked), w.blocks)
 		}
+	}
+}
+
+// burstThenStall fills every read until burst bytes are out, then blocks (as a
+// sender that stopped does) until release is closed, noting the buffer it waits with.
+type burstThenStall struct {
+	burst   int
+	release chan struct{}
+	waiting chan int // the size of the buffer the stalled read holds
+}
+
+func (r *burstThenStall) Read(p []byte) (int, error) {
+	if r.burst > 0 {
+		n := min(len(p), r.burst)
+		r.burst -= n
+		return n, nil
+	}
+	r.waiting <- len(p)
+	<-r.release
+	return 0, io.EOF
+}
+
+func TestStalledBurstsShareFewLargeBuffers(t *testing.T) {
+	uploads := 3 * cap(largeBuffers)
+	release := make(chan struct{})
+	waiting := make(chan int, uploads)
+	var wg sync.WaitGroup
+	for range uploads {
+		wg.Go(func() {
+			copyBody(io.Discard, &burstThenStall{burst: 4 << 20, release: release, waiting: waiting})
+		})
+	}
+	large := 0
+	for range uploads {
+		select {
+		case n := <-waiting:
+			if n > bufSizes[1] {
+				large++
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the copies did not all reach their stall")
+		}
+	}
+	close(release)
+	wg.Wait()
+	if large > cap(largeBuffers) {
+		t.Errorf("%d stalled uploads hold a large buffer; at most %d may", large, cap(largeBuffers))
+	}
+	if large == 0 {
+		t.Error("no upload got a large buffer: fast senders must still be promoted")
+	}
+	if len(largeBuffers) != 0 {
+		t.Errorf("%d large-buffer tokens not returned", len(largeBuffers))
 	}
 }
