@@ -217,8 +217,10 @@ func rawPatch(ctx context.Context, uploadURL string, offset, total int64) (*net.
 // header and first `sent` bytes are written on its own connection, which is
 // then held open, as a slow client would. (held RSS − RSS before) / n is the
 // memory cost of one held upload. Then every connection is closed and the
-// server must still serve a full upload.
-func caseHold(ctx context.Context, s *server, n int, declared, sent int64, hold time.Duration) (metrics, error) {
+// server must still serve a full upload. As "hold" a few KiB are sent (a phone
+// whose network died); as "burst" megabytes, fast, then nothing (a sender that
+// stalls after a burst, which a server may meet with its largest buffers).
+func caseHold(ctx context.Context, s *server, n int, declared, sent int64, hold time.Duration, prefix string) (metrics, error) {
 	c := &tusClient{hc: &http.Client{Transport: newTransport(64)}, endpoint: s.endpoint}
 	defer c.hc.CloseIdleConnections()
 	if err := warmUp(ctx, c, s); err != nil {
@@ -255,8 +257,10 @@ func caseHold(ctx context.Context, s *server, n int, declared, sent int64, hold 
 			return nil, fmt.Errorf("held PATCH %d: %w", len(conns), err)
 		}
 		conns = append(conns, tc)
-		if _, err := tc.Write(block[:sent]); err != nil {
-			return nil, fmt.Errorf("held PATCH %d body: %w", len(conns), err)
+		for left := sent; left > 0; left -= int64(len(block)) {
+			if _, err := tc.Write(block[:min(left, int64(len(block)))]); err != nil {
+				return nil, fmt.Errorf("held PATCH %d body: %w", len(conns), err)
+			}
 		}
 	}
 	// Let the server read what was sent, then take the RSS with all held.
@@ -295,8 +299,8 @@ func caseHold(ctx context.Context, s *server, n int, declared, sent int64, hold 
 		okErr = fmt.Errorf("server not answering after release: %s", s.logTail())
 	}
 	m := metrics{
-		"hold.kib_per_upload": float64(held-before) / kib / float64(n),
-		"hold.ok":             boolf(ok),
+		prefix + ".kib_per_upload": float64(held-before) / kib / float64(n),
+		prefix + ".ok":             boolf(ok),
 	}
 	return m, okErr
 }

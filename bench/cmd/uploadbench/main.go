@@ -34,6 +34,9 @@ type sizes struct {
 	holdDecl    int64
 	holdSent    int64
 	holdFor     time.Duration
+	burstN      int
+	burstDecl   int64
+	burstSent   int64
 	flat        int64
 	resumeSize  int64
 	resumeCuts  int
@@ -44,16 +47,18 @@ var (
 	full = sizes{
 		large: 1 * gib, smallN: 2000, smallSize: 64 * kib, workers: 32,
 		holdN: 500, holdDecl: 1 * mib, holdSent: 4 * kib, holdFor: 1 * time.Second,
+		burstN: 400, burstDecl: 8 * mib, burstSent: 4 * mib,
 		flat: 4 * gib, resumeSize: 64 * mib, resumeCuts: 10, caseTimeout: 5 * time.Minute,
 	}
 	quick = sizes{
 		large: 64 * mib, smallN: 200, smallSize: 64 * kib, workers: 32,
 		holdN: 50, holdDecl: 1 * mib, holdSent: 4 * kib, holdFor: 300 * time.Millisecond,
+		burstN: 40, burstDecl: 8 * mib, burstSent: 4 * mib,
 		flat: 256 * mib, resumeSize: 16 * mib, resumeCuts: 3, caseTimeout: 1 * time.Minute,
 	}
 )
 
-var allCases = []string{"large", "small", "small-cwu", "hold", "flat", "resume"}
+var allCases = []string{"large", "small", "small-cwu", "hold", "burst", "flat", "resume"}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("uploadbench", flag.ContinueOnError)
@@ -192,7 +197,9 @@ func runCase(ctx context.Context, cs string, fl flavor, tmp string, sz sizes, pe
 	case "small-cwu":
 		m, err = caseSmall(ctx, s, sz.smallN, sz.workers, sz.smallSize, true, "cwu")
 	case "hold":
-		m, err = caseHold(ctx, s, sz.holdN, sz.holdDecl, sz.holdSent, sz.holdFor)
+		m, err = caseHold(ctx, s, sz.holdN, sz.holdDecl, sz.holdSent, sz.holdFor, "hold")
+	case "burst":
+		m, err = caseHold(ctx, s, sz.burstN, sz.burstDecl, sz.burstSent, sz.holdFor, "burst")
 	case "flat":
 		m, err = caseLarge(ctx, s, sz.flat, "flat")
 	case "resume":

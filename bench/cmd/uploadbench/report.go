@@ -42,6 +42,8 @@ func rows(sz sizes) []row {
 		{key: "cwu.ups", label: "small-cwu: uploads/s", prec: 0},
 		{key: "hold.kib_per_upload", label: fmt.Sprintf("hold: %d held uploads, RSS KiB per upload", sz.holdN), prec: 1, target: "≤ 32", pass: func(u, _ float64) bool { return u <= 32 }, rel: 32.0 / 45},
 		{key: "hold.ok", label: "hold: server fine after release", flag: true, target: "all"},
+		{key: "burst.kib_per_upload", label: fmt.Sprintf("burst: %d uploads stalled after %s, RSS KiB per upload", sz.burstN, humanSize(sz.burstSent)), prec: 1},
+		{key: "burst.ok", label: "burst: server fine after release", flag: true, target: "all"},
 		{key: "flat.rss_growth", label: "flat: " + flat + " in one PATCH, RSS peak − idle, MiB", prec: 1, target: "≤ 16 (flat)", pass: func(u, _ float64) bool { return u <= 16 }},
 		{key: "flat.mibps", label: "flat: MiB/s", prec: 0},
 		{key: "flat.cpu_s_gib", label: "flat: server CPU-s per GiB", prec: 2},
