@@ -99,7 +99,7 @@ func (h *Set) PreFinish(ev handler.HookEvent) (handler.HTTPResponse, error) {
 			// The client learns of the failure; from now on only its retry places
 			// the upload (see diskstore.Failed).
 			if merr := h.Store.MarkFailed(ev.Upload.ID); merr != nil {
-				h.Log.Warn("MarkFailedFailed", "id", ev.Upload.ID, "error", merr)
+				h.Log.Warn("FailureNotRecorded", "id", ev.Upload.ID, "error", merr)
 			}
 		}
 		return handler.HTTPResponse{}, responseError(err)
