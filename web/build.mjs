@@ -48,6 +48,9 @@ async function build() {
     platform: 'browser',
     target: ['es2022', 'chrome109', 'firefox115', 'safari15.4'],
     define: { 'process.env.NODE_ENV': '"production"' },
+    // Uppy formats sizes with prettier-bytes, which divides by 1024 but says
+    // "MB"; the page's formatter says MiB, like the server's limits.
+    alias: { '@transloadit/prettier-bytes': './src/bytes.js' },
     legalComments: 'none', // collected into licenses-HASH.txt instead
     charset: 'utf8',
     metafile: true,

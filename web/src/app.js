@@ -11,12 +11,16 @@
 //   ... when that response was lost    the retry's HEAD, else         placementFromAPI
 //                                      GET /api/uploads/{set}/{id}
 //   why the server refused a file      "ERR_CODE: sentence" bodies    humanMessage
+//   ... and the same words beforehand  the set's rules (policy.js)    checkBeforeAdding
 //   uploads left unfinished last time  tus-js-client's URL storage    showUnfinished
+//   a server that does not answer      tus retries, HEAD /api/sets    ConnectionBanner
 
-import Uppy from '@uppy/core'
+import Uppy, { RestrictionError } from '@uppy/core'
 import Dashboard from '@uppy/dashboard'
 import Tus from '@uppy/tus'
 import { DefaultHttpStack, Upload, defaultOptions as tusDefaults } from 'tus-js-client'
+import { formatBytes, formatSize } from './bytes.js'
+import { acceptsText, admit, isRefusal } from './policy.js'
 
 const SELECTED_SET_KEY = 'uploadsets:set'
 
@@ -51,10 +55,14 @@ async function main() {
 
   const list = new UploadList(byId('uploads'), byId('upload-list'), byId('announce'))
   const unfinished = new Map() // tus URL-storage key -> {set, row}
+  const connection = new ConnectionBanner(byId('connection'))
 
   const uppy = new Uppy({
     autoProceed: true,
     restrictions: restrictionsFor(current),
+    onBeforeFileAdded: (file) => checkBeforeAdding(uppy, current, file),
+    // Uppy's words for a file added again while it is in the list; see checkBeforeAdding.
+    locale: { strings: { noDuplicates: '%{fileName} is already in the list: it continues from where it stopped' } },
   })
     .use(Dashboard, {
       inline: true,
@@ -80,13 +88,18 @@ async function main() {
       httpStack: new SameOriginHttpStack(),
       onShouldRetry(err, attempt, options, next) {
         // A policy refusal stays a refusal: retrying cannot change the answer.
-        const status = err.originalResponse?.getStatus() ?? 0
-        if ([400, 403, 413, 415, 422].includes(status)) return false
-        return next(err)
+        const res = err.originalResponse
+        const status = res?.getStatus() ?? 0
+        if (isRefusal(status, res?.getBody())) return false
+        const retry = next(err)
+        if (retry && unreachable(status)) connection.lost()
+        return retry
       },
       onError(err) {
         // Uppy shows err.message next to the file and in its notice; make it
         // the server's own sentence rather than tus-js-client's request dump.
+        const res = err.originalResponse
+        err.isRefusal = isRefusal(res?.getStatus() ?? 0, res?.getBody())
         err.message = humanMessage(err)
       },
     })
@@ -104,6 +117,22 @@ async function main() {
   })
   renderPolicy(current)
 
+  // A file keeps the set it was added to, and the Dashboard shows the current
+  // set's rules: while files of a set are still on their way, the choice stays.
+  const busyNote = byId('set-busy')
+  uppy.on('state-update', () => {
+    const busy = [...new Set(
+      uppy.getFiles().filter((file) => !file.progress.uploadComplete && file.uploadSet).map((file) => file.uploadSet),
+    )]
+    const text = busy.length
+      ? `Uploads to ${busy.map((name) => `“${name}”`).join(', ')} are on their way: the set can be changed when they finish or are removed.`
+      : ''
+    if (busyNote.textContent === text) return
+    busyNote.textContent = text
+    busyNote.hidden = !text
+    select.disabled = busy.length > 0
+  })
+
   uppy.on('file-added', (file) => {
     // A file goes to the set that was selected when it was added, or to the
     // set in which the same file was left unfinished (so it resumes there).
@@ -117,6 +146,7 @@ async function main() {
     }
     byId('pending').hidden = unfinished.size === 0
     uppy.setFileState(file.id, {
+      uploadSet: set.name,
       tus: { endpoint: set.endpoint, onAfterResponse: placementReader(uppy, file.id) },
     })
     list.add(file.id, file.name, set.name, file.size)
@@ -125,6 +155,7 @@ async function main() {
   uppy.on('upload-progress', (file, progress) => {
     if (file) list.progress(file.id, progress.bytesUploaded, progress.bytesTotal)
   })
+  window.addEventListener('offline', () => connection.lost())
   uppy.on('upload-pause', (file, isPaused) => {
     if (file) list.paused(file.id, isPaused)
   })
@@ -135,6 +166,7 @@ async function main() {
 
   uppy.on('upload-success', async (file, response) => {
     if (!file) return
+    connection.back()
     let placed = uppy.getFile(file.id)?.placed
     if (!placed) {
       // The completing response did not reach us (or it was a HEAD that found
@@ -162,17 +194,27 @@ async function main() {
     const status = response?.status ?? 0
     const uploadURL = uppy.getFile(file.id)?.tus?.uploadUrl
     if (status >= 400 && status < 500 && uploadURL) forgetStoredUpload(uploadURL)
+    // A refusal is an outcome, not a pause: it leaves the Dashboard (which holds
+    // what is moving or can move again, with Retry for the rest) and stays in
+    // the list with its reason, like a file refused before sending. Otherwise
+    // Uppy would offer Retry and keep counting it as "Uploading 1 file".
+    if (error.isRefusal) {
+      uppy.removeFile(file.id)
+      if (!uppy.getFiles().some((f) => f.error)) uppy.setState({ error: null })
+    }
   })
 
   uppy.on('restriction-failed', (file, error) => {
-    // Refused in the browser before any byte was sent (wrong type, too big,
-    // already in the list): show it in the list too, as the notice fades.
-    if (file?.name) list.refusedBeforeStart(file.name, current.name, error.message)
+    // Refused in the browser before any byte was sent (wrong type, too big):
+    // show it in the list too, as the notice fades. A file that is already in
+    // the Dashboard is not refused: checkBeforeAdding carried it on.
+    if (!file?.name || uppy.getFile(file.id)) return
+    list.refusedBeforeStart(file.name, current.name, error.message)
   })
 
   uppy.on('file-removed', (file) => list.removed(file.id))
 
-  await showUnfinished(sets, unfinished, list)
+  await showUnfinished(sets, unfinished, list, connection)
 }
 
 // ---------------------------------------------------------------------------
@@ -215,14 +257,37 @@ function storedSetName() {
   }
 }
 
-// Uppy checks what it can before a byte is sent; the server checks it all again.
-// Uppy cannot express "anything except .exe", so a set's excluded extensions are
-// left to the server, which refuses them when the upload is created, with a reason.
+// Uppy's restrictions give the file picker its `accept` (a list of extensions;
+// "anything except .exe" has no such form) and are a second check. The first is
+// checkBeforeAdding, which refuses in the server's words; the server checks it
+// all again.
 function restrictionsFor(set) {
   return {
     maxFileSize: set.max_size > 0 ? set.max_size : null,
     allowedFileTypes: set.any_extension ? null : set.extensions.map((ext) => `.${ext}`),
   }
+}
+
+// checkBeforeAdding is Uppy's onBeforeFileAdded. The same file added again
+// continues where it stopped, as the page's header promises: an upload on its
+// way is left alone, a paused one resumes, a failed one is retried (from the
+// server's offset), and a finished one is sent again as a new file (the set's
+// naming rule names it). For the first three Uppy then shows its "duplicate"
+// notice, whose words the locale above makes say so.
+// Then the set's rules, refused with the server's sentence (policy.js).
+function checkBeforeAdding(uppy, set, file) {
+  const same = uppy.getFile(file.id)
+  if (same && !same.isGhost) {
+    if (!same.progress.uploadComplete) {
+      if (same.error) uppy.retryUpload(same.id)
+      else if (same.isPaused) uppy.pauseResume(same.id)
+      return false
+    }
+    uppy.removeFile(same.id)
+  }
+  const reason = admit(set, file.name, file.size)
+  if (reason) throw new RestrictionError(reason, { file })
+  return true
 }
 
 // The completing response (the last PATCH, or a POST that carried the whole
@@ -263,6 +328,12 @@ async function placementFromAPI(uploadURL) {
   return { name: state.name, url: state.url }
 }
 
+// A failed request whose retry means the server is (or may be) away rather
+// than answering: no response at all, or a gateway that could not reach it.
+function unreachable(status) {
+  return status === 0 || status === 502 || status === 504
+}
+
 // The server answers a refusal with "ERR_CODE: a sentence naming the set and the
 // rule". Show the sentence; the code is for programs.
 function humanMessage(err) {
@@ -291,7 +362,7 @@ async function forgetStoredUpload(uploadURL) {
   }
 }
 
-async function showUnfinished(sets, unfinished, list) {
+async function showUnfinished(sets, unfinished, list, connection) {
   const storage = tusDefaults.urlStorage
   let entries = []
   try {
@@ -308,7 +379,8 @@ async function showUnfinished(sets, unfinished, list) {
     let state
     try {
       state = await uploadState(ref)
-    } catch {
+    } catch (err) {
+      if (err instanceof TypeError) connection.lost() // fetch's "no response"
       continue // Keep it: the server may only be briefly unreachable.
     }
     if (!state) {
@@ -366,7 +438,7 @@ function renderPolicy(set) {
   const dl = byId('policy')
   const rows = [
     ['Accepts', acceptsText(set)],
-    ['Largest file', set.max_size > 0 ? formatBytes(set.max_size) : 'No limit'],
+    ['Largest file', set.max_size > 0 ? formatSize(set.max_size) : 'No limit'],
     ['Names', set.naming === 'uuid'
       ? 'Each file gets a new random name'
       : 'Kept as sent; a number is added when the name is taken'],
@@ -382,31 +454,11 @@ function renderPolicy(set) {
   )
 }
 
-function acceptsText(set) {
-  const dotted = (exts) => exts.map((ext) => `.${ext}`).join(', ')
-  if (!set.any_extension) return dotted(set.extensions)
-  if (set.excluded?.length) return `Any file except ${dotted(set.excluded)}`
-  return 'Any file'
-}
-
+// The Dashboard's note says what the policy box says, in one line.
 function noteFor(set) {
-  const size = set.max_size > 0 ? `up to ${formatBytes(set.max_size)}` : 'any size'
-  if (set.any_extension) return `Set “${set.name}”: any type, ${size}`
-  const shown = set.extensions.slice(0, 6).map((ext) => `.${ext}`).join(' ')
-  const more = set.extensions.length > 6 ? ` and ${set.extensions.length - 6} more` : ''
-  return `Set “${set.name}”: ${shown}${more}, ${size}`
-}
-
-function formatBytes(n) {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let i = 0
-  let v = Number(n) || 0
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024
-    i++
-  }
-  const digits = i === 0 || v >= 100 ? 0 : 1
-  return `${v.toFixed(digits).replace(/\.0$/, '')} ${units[i]}`
+  const accepts = acceptsText(set)
+  const size = set.max_size > 0 ? `up to ${formatSize(set.max_size)} each` : 'of any size'
+  return `Set “${set.name}”: ${accepts.charAt(0).toLowerCase()}${accepts.slice(1)}, ${size}`
 }
 
 function showLoadError(message) {
@@ -416,6 +468,44 @@ function showLoadError(message) {
   const select = byId('set')
   select.replaceChildren(new Option('No sets', ''))
   select.disabled = true
+}
+
+// "Reconnecting" while the server does not answer: shown when tus-js-client
+// retries a request that got no response (or the browser goes offline), and
+// cleared when a HEAD /api/sets is answered again (probed every second) or an
+// upload finishes. tus-js-client resumes on its own meanwhile, within its
+// retryDelays; an upload that outlasts them stops with Retry.
+class ConnectionBanner {
+  #el
+  #timer = 0
+
+  constructor(el) {
+    this.#el = el
+  }
+
+  lost() {
+    this.#el.hidden = false
+    this.#timer ||= setTimeout(() => this.#probe(), 1000)
+  }
+
+  back() {
+    clearTimeout(this.#timer)
+    this.#timer = 0
+    this.#el.hidden = true
+  }
+
+  async #probe() {
+    try {
+      const res = await fetch('/api/sets', { method: 'HEAD', cache: 'no-store', signal: AbortSignal.timeout(3000) })
+      if (res.ok && navigator.onLine !== false) {
+        this.back()
+        return
+      }
+    } catch {
+      // Still away.
+    }
+    if (this.#timer) this.#timer = setTimeout(() => this.#probe(), 1000)
+  }
 }
 
 // One row per file: its set, bytes and speed while it moves, then the placed
@@ -442,7 +532,9 @@ class UploadList {
 
   add(fileID, name, setName, size) {
     const id = fileID ?? `restored-${++this.#seq}`
-    this.#rows.get(id)?.li.remove() // the same file added again after a removal
+    // The same file added again: a cancelled row gives way, an outcome stays.
+    const old = this.#rows.get(id)
+    if (old?.state === 'cancelled') old.li.remove()
     const li = document.createElement('li')
     li.className = 'upload'
     const nameEl = document.createElement('span')

@@ -32,7 +32,8 @@ const WAIT = 15_000 // one UI step
 const UPLOAD_WAIT = 60_000 // one upload to its end
 
 let tmp // scratch directory of this run
-let server // { url, stop, log }
+let configText // the server's config, less its listen line
+let server // { url, stop, kill, log }
 let context // Playwright persistent context (a fresh profile)
 let page
 const pageProblems = [] // CSP violations, uncaught errors, requests leaving the origin
@@ -43,11 +44,7 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`)
 
   tmp = await mkdtemp(path.join(tmpdir(), 'uploadsets-page-'))
-  const config = path.join(tmp, 'config.hcl')
-  await writeFile(
-    config,
-    `listen = "127.0.0.1:0"
-data_dir = "${path.join(tmp, 'data')}"
+  configText = `data_dir = "${path.join(tmp, 'data')}"
 uploads_default_dest = "${path.join(tmp, 'uploads')}"
 
 set "photos" {
@@ -60,14 +57,13 @@ set "files" {
   max_size   = "64MiB"
 }
 
-# Uppy cannot express "anything except", so the server is the one to refuse here.
+# Uppy's restrictions cannot express "anything except": the page refuses .exe itself.
 set "notes" {
   extensions = all_except(["exe"])
   max_size   = "1MiB"
 }
-`,
-  )
-  server = await startServer(BIN, config)
+`
+  server = await serve('127.0.0.1:0')
 
   const profile = path.join(tmp, 'profile')
   context = await chromium.launchPersistentContext(profile, {
@@ -298,23 +294,30 @@ test('a lost completing response still shows where the file went', { timeout: 90
   }
 })
 
-test('refusals show the server\'s reason next to the file', { timeout: 90_000 }, async () => {
-  // Refused when the upload is created: "anything except .exe".
-  const exe = await refusalFromServer('notes', 'setup.exe', Buffer.from('MZ not really'), false)
-  assert.equal(exe.status, 415)
-  await page.getByLabel('Upload set').selectOption('notes')
-  await addFiles([{ name: 'setup.exe', mimeType: 'application/octet-stream', buffer: Buffer.from('MZ not really') }])
-  assert.equal(await refused('setup.exe'), humanize(exe.body))
-
-  // Refused after the last byte: the content is not what the extension claims.
+test('a refusal by the server shows its reason, with no Retry and no "Uploading"', { timeout: 90_000 }, async () => {
+  // Refused after the last byte: the content is not what the extension claims
+  // (422 ERR_CONTENT_MISMATCH). Asking again cannot change that answer.
   const fake = Buffer.from('this is text, not a PNG image\n')
   const mismatch = await refusalFromServer('photos', 'fake-probe.png', fake, true)
   assert.equal(mismatch.status, 422)
+  assert.match(mismatch.body, /^ERR_CONTENT_MISMATCH: /)
   await page.getByLabel('Upload set').selectOption('photos')
   await addFiles([{ name: 'fake.png', mimeType: 'image/png', buffer: fake }])
   const reason = await refused('fake.png')
   assert.equal(reason, humanize(mismatch.body).replaceAll('fake-probe.png', 'fake.png'))
   assert.doesNotMatch(reason, /^ERR_/)
+  assert.match(await notice('fake.png'), /Failed to upload fake\.png/)
+
+  // What a person sees: no Retry anywhere (status bar or file card), and the
+  // header no longer counts the refused file as uploading.
+  await closeAddPanel()
+  await poll('the header to stop saying "Uploading"', WAIT, async () =>
+    /Uploading/.test(await dashboardTitle()) ? null : true,
+  )
+  assert.equal(await page.getByRole('button', { name: /retry/i }).count(), 0, 'a Retry button is offered for a refusal')
+  assert.equal(await page.locator('.uppy-Dashboard').getByText('Retry', { exact: true }).count(), 0)
+  assert.ok(!(await page.locator('#set').isDisabled()), 'the refused file still holds the set picker')
+
   // A refused upload is forgotten: adding the file again starts afresh.
   await poll('the refused upload to be forgotten', WAIT, () =>
     page.evaluate(() => {
@@ -325,16 +328,278 @@ test('refusals show the server\'s reason next to the file', { timeout: 90_000 },
       return true
     }),
   )
+})
 
-  // Refused by the page before a byte is sent: the set's own rules.
-  await addFiles([{ name: 'tool.exe', mimeType: 'application/octet-stream', buffer: Buffer.from('MZ') }])
-  assert.match(await refused('tool.exe'), /\.png/)
+test('a 5xx answer is retried, not taken for a refusal', { timeout: 90_000 }, async () => {
+  let failed = 0
+  const pattern = `${server.url}/uploads/files/`
+  await page.route(pattern, async (route) => {
+    if (route.request().method() === 'POST' && failed === 0) {
+      failed++
+      await route.fulfill({ status: 503, body: 'ERR_STORAGE_FULL: the server has no space left to store this upload; retry later' })
+    } else {
+      await route.continue()
+    }
+  })
+  try {
+    await page.getByLabel('Upload set').selectOption('files')
+    const body = Buffer.from('sent again after a 503\n')
+    await addFiles([{ name: 'retried.txt', mimeType: 'text/plain', buffer: body }])
+    const { href } = await placed('retried.txt')
+    assert.equal(failed, 1, 'no POST was answered with 503')
+    assert.deepEqual(await download(href), body)
+  } finally {
+    await page.unroute(pattern)
+  }
+})
+
+test('files the set would refuse are refused before sending, in the server\'s words', { timeout: 90_000 }, async () => {
+  // The server's own answers, asked directly: the page must say the same.
+  const notesExe = await refusalFromServer('notes', 'setup.exe', Buffer.from('MZ not really'), false)
+  assert.equal(notesExe.status, 415)
+  const photosExe = await refusalFromServer('photos', 'tool.exe', Buffer.from('MZ'), false)
+  assert.equal(photosExe.status, 415)
+  const big = Buffer.alloc(3 * MiB + 1) // the server checks Upload-Length; no body is sent here
+  const tooBig = await refusalFromServer('photos', 'huge.png', big, false)
+  assert.equal(tooBig.status, 413)
+  assert.match(tooBig.body, /^ERR_UPLOAD_TOO_LARGE: .*2 MiB.*3 MiB \(3145729 bytes\)/)
+
+  const notesRequests = countUploadRequests('notes')
+  const photosRequests = countUploadRequests('photos')
+  try {
+    // "Anything except .exe": Uppy's restrictions have no such form, so the page
+    // refuses it itself (onBeforeFileAdded).
+    await page.getByLabel('Upload set').selectOption('notes')
+    await acceptOf((a) => a === null) // an "any except" set has no accept= form
+    await addFiles([{ name: 'setup.exe', mimeType: 'application/octet-stream', buffer: Buffer.from('MZ not really') }])
+    assert.equal(await refused('setup.exe'), humanize(notesExe.body))
+    assert.equal(await notice(humanize(notesExe.body)), humanize(notesExe.body))
+
+    // A list of extensions: the picker's accept, and the same words.
+    await page.getByLabel('Upload set').selectOption('photos')
+    const accept = await acceptOf((a) => a?.split(/,\s*/).includes('.png'))
+    assert.ok(!accept.includes('.exe'), `accept=${accept}`)
+    await addFiles([{ name: 'tool.exe', mimeType: 'application/octet-stream', buffer: Buffer.from('MZ') }])
+    assert.equal(await refused('tool.exe'), humanize(photosExe.body))
+
+    // Over max_size: the server's sentence, with its units.
+    await addFiles([{ name: 'huge.png', mimeType: 'image/png', buffer: big }])
+    assert.equal(await refused('huge.png'), humanize(tooBig.body))
+    assert.equal(await notice(humanize(tooBig.body)), humanize(tooBig.body))
+  } finally {
+    notesRequests.stop()
+    photosRequests.stop()
+  }
+  assert.deepEqual(notesRequests.seen, [], 'the page sent a refused file to the server')
+  assert.deepEqual(photosRequests.seen, [], 'the page sent a refused file to the server')
+  await closeAddPanel()
+})
+
+test('sizes and rules read the same everywhere, in the server\'s binary units', { timeout: 90_000 }, async () => {
+  const select = page.getByLabel('Upload set')
+  const notes = {
+    photos: 'Set “photos”: .bmp, .gif, .jpe, .jpeg, .jpg, .png, .svg, .webp, up to 2 MiB each',
+    files: 'Set “files”: any file, up to 64 MiB each',
+    notes: 'Set “notes”: any file except .exe, up to 1 MiB each',
+  }
+  for (const [set, note] of Object.entries(notes)) {
+    await select.selectOption(set)
+    await closeAddPanel()
+    // The note shows where files are dropped: with files in the list, that is
+    // the "add more" panel.
+    await fileInput()
+    const shown = page.locator('.uppy-Dashboard-note').first()
+    await poll(`the note of ${set}`, WAIT, async () => ((await shown.innerText()).trim() === note ? true : null)).catch(
+      async () => assert.equal((await shown.innerText()).trim(), note),
+    )
+    const accepts = (await page.locator('#policy dd').first().innerText()).trim()
+    assert.ok(note.toLowerCase().includes(accepts.toLowerCase()), `note "${note}" vs policy box "${accepts}"`)
+    await closeAddPanel()
+  }
+
+  // A file card, the status bar and the list while it moves: MiB, never MB.
+  await select.selectOption('files')
+  const size = 3.5 * MiB
+  const file = path.join(tmp, 'three-and-a-half.bin')
+  await writeFile(file, randomBytes(size))
+  const cdp = await context.newCDPSession(page)
+  await cdp.send('Network.enable')
+  await throttle(cdp, 1 * MiB)
+  try {
+    await addFiles(file)
+    await closeAddPanel()
+    const card = page.locator('.uppy-Dashboard-Item').filter({ hasText: 'three-and-a-half.bin' })
+    await poll('the status bar to show bytes', WAIT, async () =>
+      /iB of [\d.]+ MiB/.test(await page.locator('.uppy-StatusBar').innerText().catch(() => '')) ? true : null,
+    )
+    assert.equal((await card.locator('.uppy-Dashboard-Item-statusSize').innerText()).trim(), '3.5 MiB')
+    const text = await page.locator('body').innerText()
+    assert.doesNotMatch(text, /\d\s?[KMGT]B\b/, 'a decimal unit on the page')
+    await page.screenshot({ path: path.join(artifacts, 'page-units.png') })
+  } finally {
+    await throttle(cdp, -1)
+    await cdp.detach()
+  }
+  await placed('three-and-a-half.bin')
+  assert.doesNotMatch(await page.locator('body').innerText(), /\d\s?[KMGT]B\b/, 'a decimal unit on the page')
+})
+
+test('the same file added again continues, and the set stays while it moves', { timeout: 120_000 }, async () => {
+  const select = page.getByLabel('Upload set')
+  await select.selectOption('files')
+  const data = randomBytes(4 * MiB)
+  const file = path.join(tmp, 'again.bin')
+  await writeFile(file, data) // a real file: the same name, size and date each time
+  const cdp = await context.newCDPSession(page)
+  await cdp.send('Network.enable')
+  await throttle(cdp, 1 * MiB)
+  try {
+    await addFiles(file)
+    const moving = row('again.bin')
+    await poll('the upload to move', WAIT, async () => ((await moving.first().getAttribute('data-state')) === 'uploading' ? true : null))
+
+    // While it moves, the set cannot be changed, and the page says why.
+    assert.ok(await select.isDisabled(), 'the set picker is enabled during an upload')
+    assert.match(await page.locator('#set-busy').innerText(), /Uploads to “files” are on their way/)
+    await page.screenshot({ path: path.join(artifacts, 'page-busy.png'), fullPage: true })
+
+    // Added again while it moves: no "duplicate" refusal, no second upload.
+    await addFiles(file)
+    assert.equal(await notice('again.bin'), 'again.bin is already in the list: it continues from where it stopped')
+    await closeAddPanel()
+    assert.equal(await moving.count(), 1)
+    assert.notEqual(await moving.first().getAttribute('data-state'), 'refused', await moving.first().innerText())
+
+    // Paused, then added again: it resumes.
+    await page.locator('.uppy-Dashboard-Item').filter({ hasText: 'again.bin' }).getByRole('button', { name: 'Pause upload' }).click()
+    await poll('the row to say paused', WAIT, async () => ((await moving.first().getAttribute('data-state')) === 'paused' ? true : null))
+    await addFiles(file)
+    await poll('the row to move again', WAIT, async () => ((await moving.first().getAttribute('data-state')) === 'uploading' ? true : null))
+    await closeAddPanel()
+    assert.equal(await moving.count(), 1)
+  } finally {
+    await throttle(cdp, -1)
+    await cdp.detach()
+  }
+  const first = await placed('again.bin')
+  assert.equal(first.name, 'again.bin')
+  await poll('the set picker to be enabled again', WAIT, async () => ((await select.isDisabled()) ? null : true))
+  assert.ok(await page.locator('#set-busy').isHidden())
+
+  // Added again once finished: a new upload, named by the set's rule; the first
+  // row keeps its outcome.
+  await addFiles(file)
+  await poll('a second row', UPLOAD_WAIT, async () => ((await row('again.bin').count()) === 2 ? true : null))
+  const second = await placed('again.bin', 0)
+  assert.equal(second.name, 'again_1.bin')
+  assert.equal((await placed('again.bin', 1)).name, 'again.bin')
+  assert.deepEqual(await download(second.href), data)
+})
+
+test('a server that stops answering shows "reconnecting" until it is back', { timeout: 120_000 }, async (t) => {
+  await page.getByLabel('Upload set').selectOption('files')
+  const size = 6 * MiB
+  const data = randomBytes(size)
+  const file = path.join(tmp, 'crash.bin')
+  await writeFile(file, data)
+  const banner = page.locator('#connection')
+  assert.ok(await banner.isHidden())
+
+  const port = new URL(server.url).port
+  let down = false
+  const cdp = await context.newCDPSession(page)
+  await cdp.send('Network.enable')
+  await throttle(cdp, 1 * MiB)
+  try {
+    await addFiles(file)
+    const stateURL = await poll('the upload to be created', WAIT, () =>
+      page.evaluate(() => {
+        for (let i = 0; i < localStorage.length; i++) {
+          const key = localStorage.key(i)
+          if (!key.startsWith('tus::')) continue
+          const entry = JSON.parse(localStorage.getItem(key))
+          if (entry.metadata?.filename === 'crash.bin' && entry.uploadUrl) return entry.uploadUrl
+        }
+        return null
+      }),
+    ).then((u) => `${server.url}/api/uploads/files/${u.split('/').filter(Boolean).pop()}`)
+    const offsetAtCrash = await poll('the server to hold a part of the file', WAIT, async () => {
+      const state = await (await fetch(stateURL)).json()
+      return state.offset >= MiB ? state.offset : null
+    })
+
+    // The server crashes: nothing answers on its port.
+    down = true
+    await server.kill()
+    await banner.waitFor({ state: 'visible' })
+    assert.match(await banner.innerText(), /Reconnecting/)
+    await page.screenshot({ path: path.join(artifacts, 'page-reconnecting.png'), fullPage: true })
+    await page.setViewportSize({ width: 375, height: 812 })
+    await page.screenshot({ path: path.join(artifacts, 'page-reconnecting-375.png'), fullPage: true })
+    await page.setViewportSize({ width: 1280, height: 900 })
+    // It stays while the server is away (the probe fails every second).
+    await page.waitForTimeout(1500)
+    assert.ok(await banner.isVisible(), 'the banner went away while the server was still down')
+
+    // Back on the same port, with the same directories: the banner goes, and the
+    // upload continues where the server stopped.
+    server = await serve(`127.0.0.1:${port}`)
+    down = false
+    const state = await (await fetch(stateURL)).json()
+    t.diagnostic(`offset ${offsetAtCrash} before the crash, ${state.offset} after the restart`)
+    await banner.waitFor({ state: 'hidden' })
+  } finally {
+    if (down) server = await serve(`127.0.0.1:${port}`) // for the tests after this one
+    await throttle(cdp, -1)
+    await cdp.detach()
+  }
+  const { href } = await placed('crash.bin')
+  assert.equal(sha256(await download(href)), sha256(data))
+  const received = await bytesReceived('files') // counted since the restart
+  t.diagnostic(`after the restart the server received ${received} of ${size} bytes`)
+  assert.ok(received < size, 'the upload started over after the restart instead of resuming')
+})
+
+test('error notices leave the file cards visible at phone width', { timeout: 90_000 }, async () => {
+  await page.setViewportSize({ width: 375, height: 812 })
+  try {
+    await page.getByLabel('Upload set').selectOption('photos')
+    // Enough cards to fill the Dashboard's list, and one the server refuses.
+    const files = ['a', 'b', 'c', 'd', 'e'].map((n, i) => ({ name: `card-${n}.png`, mimeType: 'image/png', buffer: makePNG(8 + i, 8) }))
+    files.push({ name: 'card-fake.png', mimeType: 'image/png', buffer: Buffer.from('not a PNG at all\n') })
+    await addFiles(files)
+    await closeAddPanel()
+    const toast = page.locator('.uppy-Informer p').filter({ hasText: 'card-fake.png' }).first()
+    await toast.waitFor({ state: 'visible', timeout: UPLOAD_WAIT })
+    await page.waitForTimeout(350) // the notice's slide-in
+    const overlap = await page.evaluate(() => {
+      const p = [...document.querySelectorAll('.uppy-Informer p')].find((el) => el.offsetParent !== null)
+      const list = document.querySelector('.uppy-Dashboard-files')?.getBoundingClientRect()
+      if (!p || !list) return 'no notice or no list'
+      const t = p.getBoundingClientRect()
+      const hits = []
+      for (const card of document.querySelectorAll('.uppy-Dashboard-Item')) {
+        const c = card.getBoundingClientRect()
+        // The part of the card the list shows (the rest is scrolled away).
+        const top = Math.max(c.top, list.top)
+        const bottom = Math.min(c.bottom, list.bottom)
+        if (bottom <= top) continue
+        if (t.left < c.right && c.left < t.right && t.top < bottom && top < t.bottom) hits.push(card.textContent.slice(0, 40))
+      }
+      return hits
+    })
+    await page.screenshot({ path: path.join(artifacts, 'page-375-notice.png') })
+    assert.deepEqual(overlap, [], 'the notice covers file cards')
+    for (const f of files.slice(0, -1)) await placed(f.name)
+    assert.ok(await refused('card-fake.png'))
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 900 })
+  }
 })
 
 test('screenshots, wide and at phone width', { timeout: 60_000 }, async () => {
   // Back from "add more" to the list of files, once Uppy's notices have faded.
-  const back = page.getByRole('button', { name: 'Back' })
-  if (await back.isVisible()) await back.click()
+  await closeAddPanel()
   await page.locator('.uppy-Informer p').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => {})
   await page.screenshot({ path: path.join(artifacts, 'page.png'), fullPage: true })
   await page.setViewportSize({ width: 375, height: 812 })
@@ -351,11 +616,70 @@ test('the page broke no rule of its Content-Security-Policy and stayed on its or
 
 // ---------------------------------------------------------------------------
 
-// addFiles gives files to the Dashboard as its file picker would.
+// serve starts the server listening on listen ("host:port") with the run's config.
+async function serve(listen) {
+  const config = path.join(tmp, 'config.hcl')
+  await writeFile(config, `listen = "${listen}"\n${configText}`)
+  return startServer(BIN, config)
+}
+
+// addFiles gives files to the Dashboard as its file picker would. The "add
+// more" panel stays open after a file was refused there.
 async function addFiles(files) {
+  await (await fileInput()).setInputFiles(files)
+}
+
+// fileInput opens the place where files are added (the "add more" panel once
+// the list has files) and returns its file input.
+async function fileInput() {
+  const panel = page.locator('.uppy-Dashboard-AddFilesPanel')
   const addMore = page.getByRole('button', { name: 'Add more files' })
-  if (await addMore.isVisible()) await addMore.click()
-  await page.locator('input.uppy-Dashboard-input[type=file]').first().setInputFiles(files)
+  if (!(await panel.isVisible()) && (await addMore.isVisible())) {
+    await addMore.click()
+    await panel.waitFor({ state: 'visible' })
+  }
+  return page.locator('input.uppy-Dashboard-input[type=file]:not([webkitdirectory])').first()
+}
+
+// closeAddPanel goes back from "add more" to the list of files. The panel also
+// closes by itself once files were added, so Back may be gone by the click.
+async function closeAddPanel() {
+  const back = page.getByRole('button', { name: 'Back', exact: true })
+  if (await back.isVisible()) await back.click({ timeout: 2000 }).catch(() => {})
+  await page.locator('.uppy-Dashboard-AddFilesPanel').waitFor({ state: 'detached' })
+}
+
+// acceptOf waits for the Dashboard to show the current set's rules (it renders
+// after the set changes) and returns the file input's accept.
+async function acceptOf(want) {
+  const input = await fileInput()
+  return poll(`accept= to be ${want}`, WAIT, async () => {
+    const accept = await input.getAttribute('accept')
+    return want(accept) ? accept ?? '' : null
+  })
+}
+
+// dashboardTitle is the Dashboard's header ("Uploading 1 file", "Upload complete").
+async function dashboardTitle() {
+  const title = page.locator('.uppy-DashboardContent-title')
+  return (await title.count()) ? (await title.innerText()).trim() : ''
+}
+
+// notice waits for Uppy's notice (its Informer) to say something and returns it.
+async function notice(pattern) {
+  const p = page.locator('.uppy-Informer p').filter({ hasText: pattern }).first()
+  await p.waitFor({ state: 'visible' })
+  return (await p.innerText()).trim()
+}
+
+// countUploadRequests records the tus requests the page makes to a set's endpoint.
+function countUploadRequests(set) {
+  const seen = []
+  const onRequest = (req) => {
+    if (req.url().startsWith(`${server.url}/uploads/${set}/`)) seen.push(`${req.method()} ${req.url()}`)
+  }
+  page.on('request', onRequest)
+  return { seen, stop: () => page.off('request', onRequest) }
 }
 
 function row(name) {
@@ -505,7 +829,7 @@ function startServer(bin, config) {
       if (m && !settled) {
         settled = true
         clearTimeout(timer)
-        resolve({ url: m[1].replace(/\/$/, ''), stop, log: () => log })
+        resolve({ url: m[1].replace(/\/$/, ''), stop, kill, log: () => log })
       }
     }
     child.stdout.setEncoding('utf8').on('data', onData)
@@ -520,6 +844,12 @@ function startServer(bin, config) {
       const t = setTimeout(() => child.kill('SIGKILL'), 5000)
       await exited
       clearTimeout(t)
+    }
+    // kill is a crash: no response to anything in flight, the port closed at once.
+    async function kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.kill('SIGKILL')
+      await exited
     }
   })
 }
