@@ -274,8 +274,11 @@ func TestServedFiles(t *testing.T) {
 
 	for name, wantAttachment := range map[string]bool{"page.html": true, "logo.svg": true, "app.js": true, "feed.xml": true, "pic.png": false} {
 		content := []byte("<html><script>alert(1)</script>")
-		if name == "pic.png" {
+		switch name {
+		case "pic.png":
 			content = fakePNG(t, 100)
+		case "logo.svg": // .svg must hold SVG now; a script in it is still never run
+			content = []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`)
 		}
 		_, last := upload(t, s.URL+"/uploads/files/", name, content, 100)
 		res, _ := do(t, http.MethodGet, last.Header.Get("Upload-File-Url"), nil, nil)

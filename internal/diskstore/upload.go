@@ -1,8 +1,10 @@
 package diskstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"hash"
 	"io"
 	"os"
 	"syscall"
@@ -27,6 +29,12 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	if u.rec.State != Receiving && u.rec.State != Failed {
 		return 0, handler.ErrModifyFinal
 	}
+	want, verify := checksumOf(ctx)
+	var sum hash.Hash
+	if verify {
+		sum = hashes[want.algorithm]()
+		src = io.TeeReader(src, sum)
+	}
 	if u.withheld {
 		// Every byte is on disk already, synced, and the file may be a placed
 		// file's inode too (placement links it before recording that): it is
@@ -35,6 +43,9 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		n, err := io.ReadFull(src, make([]byte, 1))
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			err = nil
+		}
+		if verify && !bytes.Equal(sum.Sum(nil), want.sum) {
+			return 0, u.store.checksumMismatch()
 		}
 		return int64(n), err
 	}
@@ -48,6 +59,17 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	defer done()
 	w := newFileWriter(f, offset)
 	n, err := copyBody(w, src)
+	// A checksummed request is kept whole or not at all: bytes that do not match
+	// (or a body that ended early, which cannot match) are cut off again before
+	// anything is acknowledged.
+	if verify && (err != nil || !bytes.Equal(sum.Sum(nil), want.sum)) {
+		if terr := f.Truncate(offset); terr == nil {
+			n = 0
+		}
+		if err == nil {
+			err = u.store.checksumMismatch()
+		}
+	}
 	// Synced after a failed write too: the next HEAD reports the file's size, and
 	// what it reports must be on disk. If the sync fails, this request's bytes
 	// (none acknowledged) are cut off again.
@@ -64,6 +86,10 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		err = cerr
 	}
 	u.rec.Offset += n
+	var he handler.Error
+	if errors.As(err, &he) {
+		return n, err
+	}
 	if err != nil {
 		return n, u.store.internal("WriteChunk", u.rec.ID, err)
 	}

@@ -3,9 +3,7 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -27,21 +25,17 @@ func (s *Server) routes() *mux.Router {
 	for _, us := range s.order {
 		prefix := "/uploads/" + us.set.Name + "/"
 		tus := us.tus
-		// tusd's Middleware runs first: it answers OPTIONS and CORS, checks
-		// Tus-Resumable and applies X-HTTP-Method-Override, so the method
-		// switch below sees the method the client meant.
-		collection := advertise(us.set.MaxSize, tus.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// tusd's Middleware answers OPTIONS and CORS and checks Tus-Resumable; the
+		// checks here run inside it, so their refusals carry its CORS headers.
+		collection := tus.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodPost {
 				methodNotAllowed(w, "POST, OPTIONS")
 				return
 			}
-			if r.Header.Get("Upload-Defer-Length") != "" {
-				// Not advertised; tusd would answer 501, which clients retry.
-				writeTusError(w, deferredLength(us.set.Name))
-				return
+			if checkCreation(w, r, us.set.Name) {
+				tus.PostFile(w, r)
 			}
-			tus.PostFile(w, r)
-		})))
+		}))
 		member := tus.Middleware(http.StripPrefix(prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id := r.URL.Path
 			switch r.Method {
@@ -50,6 +44,9 @@ func (s *Server) routes() *mux.Router {
 					tus.HeadFile(w, r)
 				}
 			case http.MethodPatch:
+				if !checkPatch(w, r, us.set.Name) {
+					return
+				}
 				// Only an empty PATCH at offset 0 can be the retry of an empty upload.
 				if r.Header.Get("Upload-Offset") != "0" || r.ContentLength != 0 || s.placeEmpty(w, r, us, id) {
 					tus.PatchFile(w, r)
@@ -62,11 +59,13 @@ func (s *Server) routes() *mux.Router {
 				methodNotAllowed(w, "HEAD, PATCH, DELETE, GET, OPTIONS")
 			}
 		})))
-		collection = methodOverride(s.tusHeaders(us, collection))
-		member = methodOverride(s.tusHeaders(us, member))
+		wrap := func(h http.Handler) http.Handler {
+			return methodOverride(advertise(us.set.MaxSize, s.tusHeaders(us, h)))
+		}
+		collection, member = wrap(collection), wrap(member)
 		r.Handle(prefix, collection)
 		r.Handle(strings.TrimSuffix(prefix, "/"), collection)
-		r.Handle(prefix+idPattern, advertise(us.set.MaxSize, member))
+		r.Handle(prefix+idPattern, member)
 		if us.set.URL == "" {
 			r.Handle("/files/"+us.set.Name+"/{name}", s.serveFile(us)).Methods(http.MethodGet, http.MethodHead)
 		}
@@ -85,17 +84,6 @@ func (s *Server) routes() *mux.Router {
 	return r
 }
 
-// advertise adds the set's limit to OPTIONS: tusd only sends Tus-Max-Size when it
-// enforces the limit itself, and here the creation hook does.
-func advertise(max int64, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions {
-			w.Header().Set("Tus-Max-Size", strconv.FormatInt(max, 10))
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 func methodNotAllowed(w http.ResponseWriter, allow string) {
 	w.Header().Set("Allow", allow)
 	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -103,18 +91,6 @@ func methodNotAllowed(w http.ResponseWriter, allow string) {
 
 func notFound(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "not found", http.StatusNotFound)
-}
-
-// methodOverride applies X-HTTP-Method-Override (for clients that cannot send PATCH or
-// DELETE) before anything looks at the method. tusd applies it too, but only inside its
-// own middleware, after the checks and headers wrapped around it.
-func methodOverride(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if m := r.Header.Get("X-HTTP-Method-Override"); m != "" {
-			r.Method = m
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // placeEmpty places a zero-byte upload whose placement failed before HEAD or PATCH
@@ -147,12 +123,6 @@ func (s *Server) placeEmpty(w http.ResponseWriter, r *http.Request, us *uploadSe
 		return false
 	}
 	return true
-}
-
-func deferredLength(set string) handler.Error {
-	return handler.NewError("ERR_UPLOAD_LENGTH_REQUIRED", fmt.Sprintf(
-		"set %q needs Upload-Length when the upload is created, so that its size rule is checked before any byte; deferred length is not offered", set),
-		http.StatusBadRequest)
 }
 
 func writeTusError(w http.ResponseWriter, e handler.Error) {

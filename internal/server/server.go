@@ -97,7 +97,8 @@ func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
 	composer.UseLocker(us.locker)
 
 	cors := handler.DefaultCorsConfig
-	cors.ExposeHeaders += ", Upload-File-Name, Upload-File-Url, Upload-Expires"
+	cors.ExposeHeaders += ", Upload-File-Name, Upload-File-Url, Upload-Expires, Tus-Checksum-Algorithm"
+	cors.AllowHeaders += ", Upload-Checksum"
 	tc := handler.Config{
 		StoreComposer: composer,
 		BasePath:      s.cfg.PublicURL + "/uploads/" + set.Name + "/",

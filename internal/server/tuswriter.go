@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,23 +30,28 @@ import (
 // and by shutdown.
 func (s *Server) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost && r.Method != http.MethodPatch && r.Method != http.MethodHead {
-			next.ServeHTTP(w, r)
-			return
-		}
 		var created *string
-		if r.Method != http.MethodHead {
+		if r.Method == http.MethodPost || r.Method == http.MethodPatch {
 			var c *cutter
 			r, c = withCutter(w, r)
 			s.inFlight.add(c)
 			defer s.inFlight.remove(c)
+			ctx := diskstore.ExpectChecksum(r.Context())
 			if r.Method == http.MethodPost {
 				created = new(string)
-				r = r.WithContext(context.WithValue(r.Context(), createdKey{}, created))
+				ctx = context.WithValue(ctx, createdKey{}, created)
 			}
+			r = r.WithContext(ctx)
 		}
 		expires := time.Now().Add(us.set.ExpireAfter)
-		next.ServeHTTP(&tusWriter{ResponseWriter: w, before: func(h http.Header, code int) {
+		next.ServeHTTP(&tusWriter{ResponseWriter: w, before: func(h http.Header, code int) (int, string) {
+			if code == http.StatusPreconditionFailed {
+				// The 412 of a wrong Tus-Resumable says which version to speak.
+				h.Set("Tus-Version", "1.0.0")
+			}
+			if r.Method != http.MethodPost && r.Method != http.MethodPatch && r.Method != http.MethodHead {
+				return 0, ""
+			}
 			id := lastSegment(r.URL.Path)
 			if created != nil {
 				id = *created
@@ -53,7 +60,7 @@ func (s *Server) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 				if raw, err := url.PathUnescape(name); err == nil {
 					h.Set("Upload-File-Url", us.hooks.FileURL(s.baseURL(r), raw))
 				}
-				return
+				return 0, ""
 			}
 			switch {
 			case code == http.StatusConflict && r.Method == http.MethodPatch:
@@ -64,23 +71,38 @@ func (s *Server) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 				if _, err := us.store.Record(id); err == nil {
 					h.Set("Location", s.uploadURL(r, us, id))
 				}
-			case code < 300 && (r.Method == http.MethodHead || r.Method == http.MethodPatch && r.ContentLength == 0):
-				// HEAD, or a PATCH that brought nothing (a repeated final PATCH
-				// among them): the record says whether the upload is finished.
+			case code < 300 && (r.Method == http.MethodHead || r.Method == http.MethodPatch && r.ContentLength <= 0):
+				// HEAD, or a PATCH tusd answered without reading its body (a
+				// PATCH of a finished upload among them): the record says
+				// whether the upload is finished.
 				rec, err := us.store.Record(id)
 				switch {
 				case err != nil:
+				case rec.Complete() && r.Method == http.MethodPatch && r.ContentLength != 0:
+					// tusd answers 204 and drops the body; bytes past the
+					// length are refused, whatever state the upload is in.
+					return http.StatusRequestEntityTooLarge, tooLong(us.set.Name)
 				case rec.State == diskstore.Placed:
 					h.Set("Upload-File-Name", url.PathEscape(rec.Name))
 					h.Set("Upload-File-Url", us.hooks.FileURL(s.baseURL(r), rec.Name))
 				case !rec.Complete():
 					h.Set("Upload-Expires", rec.Activity.Add(us.set.ExpireAfter).UTC().Format(http.TimeFormat))
 				}
+			case code < 300 && r.Method == http.MethodPatch && r.ContentLength > 0 && h.Get("Upload-Offset") == r.Header.Get("Upload-Offset"):
+				if rec, err := us.store.Record(id); err == nil && rec.Complete() {
+					return http.StatusRequestEntityTooLarge, tooLong(us.set.Name)
+				}
+				h.Set("Upload-Expires", expires.UTC().Format(http.TimeFormat))
 			case code < 300:
 				h.Set("Upload-Expires", expires.UTC().Format(http.TimeFormat))
 			}
+			return 0, ""
 		}}, r)
 	})
+}
+
+func tooLong(set string) string {
+	return fmt.Sprintf("ERR_UPLOAD_SIZE_EXCEEDED: set %q: this upload already has all its bytes; a PATCH may not send bytes past Upload-Length\n", set)
 }
 
 // createdKey holds, in a POST's context, the ID of the upload it created (see the
@@ -98,17 +120,31 @@ func (s *Server) uploadURL(r *http.Request, us *uploadSet, id string) string {
 	return s.baseURL(r) + "/uploads/" + us.set.Name + "/" + id
 }
 
-// tusWriter calls before just before the status line is written.
+// tusWriter calls before just before the status line is written. before may replace
+// the response: a status and a body (tusd's body, if any, is then dropped).
 type tusWriter struct {
 	http.ResponseWriter
-	before func(http.Header, int)
-	done   bool
+	before   func(http.Header, int) (int, string)
+	done     bool
+	replaced bool
 }
 
 func (w *tusWriter) WriteHeader(code int) {
-	if !w.done && code >= 200 {
-		w.done = true
-		w.before(w.Header(), code)
+	if w.done || code < 200 {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.done = true
+	if status, body := w.before(w.Header(), code); status != 0 {
+		w.replaced = true
+		h := w.Header()
+		h.Del("Upload-Offset")
+		h.Del("Upload-Expires")
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		w.ResponseWriter.WriteHeader(status)
+		io.WriteString(w.ResponseWriter, body)
+		return
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -116,6 +152,9 @@ func (w *tusWriter) WriteHeader(code int) {
 func (w *tusWriter) Write(b []byte) (int, error) {
 	if !w.done {
 		w.WriteHeader(http.StatusOK)
+	}
+	if w.replaced {
+		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
 }
