@@ -72,12 +72,18 @@ func (r *rssSampler) end() int64 { close(r.stop); <-r.done; return r.peak.Load()
 // caseLarge: one upload of size bytes as a single PATCH. Wall time from the
 // PATCH being sent to its response; server CPU over the same span; peak RSS
 // during it minus the RSS just before; stored file's SHA-256 checked after.
+//
+// As "large-sha256" the PATCH carries Upload-Checksum, which uploadsets verifies
+// before it acknowledges a byte (tusd ignores the header).
 func caseLarge(ctx context.Context, s *server, size int64, prefix string) (metrics, error) {
 	c := &tusClient{hc: &http.Client{Transport: newTransport(2)}, endpoint: s.endpoint}
 	defer c.hc.CloseIdleConnections()
 	want := contentSHA(size) // before anything is measured
 	if err := warmUp(ctx, c, s); err != nil {
 		return nil, fmt.Errorf("warm-up: %w", err)
+	}
+	if prefix == "sum" {
+		c.checksum = checksumHeader(size)
 	}
 	cr, err := c.create(ctx, size, prefix+".bin", nil, 0)
 	if err != nil {

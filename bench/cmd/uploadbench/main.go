@@ -58,7 +58,7 @@ var (
 	}
 )
 
-var allCases = []string{"large", "small", "small-cwu", "hold", "burst", "flat", "resume"}
+var allCases = []string{"large", "large-sha256", "small", "small-cwu", "hold", "burst", "flat", "resume"}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("uploadbench", flag.ContinueOnError)
@@ -192,6 +192,8 @@ func runCase(ctx context.Context, cs string, fl flavor, tmp string, sz sizes, pe
 	switch cs {
 	case "large":
 		m, err = caseLarge(ctx, s, sz.large, "large")
+	case "large-sha256":
+		m, err = caseLarge(ctx, s, sz.large, "sum")
 	case "small":
 		m, err = caseSmall(ctx, s, sz.smallN, sz.workers, sz.smallSize, false, "small")
 	case "small-cwu":

@@ -81,6 +81,15 @@ func contentSHA(size int64) string {
 	return s
 }
 
+// checksumHeader is the Upload-Checksum of the content of size bytes.
+func checksumHeader(size int64) string {
+	sum, err := hex.DecodeString(contentSHA(size))
+	if err != nil {
+		panic(err)
+	}
+	return "sha256 " + base64.StdEncoding.EncodeToString(sum)
+}
+
 func fileSHA(path string) (string, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -108,6 +117,7 @@ func newTransport(maxIdle int) *http.Transport {
 type tusClient struct {
 	hc       *http.Client
 	endpoint string
+	checksum string // Upload-Checksum of every PATCH, when set
 }
 
 type created struct {
@@ -165,6 +175,9 @@ func (c *tusClient) patch(ctx context.Context, u string, offset int64, body io.R
 	req.Header.Set("Tus-Resumable", "1.0.0")
 	req.Header.Set("Upload-Offset", strconv.FormatInt(offset, 10))
 	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	if c.checksum != "" {
+		req.Header.Set("Upload-Checksum", c.checksum)
+	}
 	req.ContentLength = n
 	res, err := c.hc.Do(req)
 	if err != nil {
