@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -59,6 +60,13 @@ func (h *Set) Config(c *handler.Config) {
 	c.PreFinishResponseCallback = h.PreFinish
 }
 
+// Quote makes a client's name safe to log: escaped as in a Go string, so that a
+// newline or a control character in it cannot start a line of its own.
+func Quote(name string) string {
+	q := strconv.Quote(name)
+	return q[1 : len(q)-1]
+}
+
 // ClientName is the file name a client sent, under either spelling in use: tus-js-client
 // examples send "filename", Uppy sends "name".
 func ClientName(meta handler.MetaData) string {
@@ -82,7 +90,7 @@ func (h *Set) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.Fil
 	name := ClientName(ev.Upload.MetaData)
 	if err := h.Set.Admit(name, ev.Upload.Size); err != nil {
 		h.emit(EventRefused)
-		h.Log.Info("UploadRefused", "name", name, "size", ev.Upload.Size, "reason", err)
+		h.Log.Info("UploadRefused", "name", Quote(name), "size", ev.Upload.Size, "reason", err)
 		return handler.HTTPResponse{}, handler.FileInfoChanges{}, responseError(err)
 	}
 	return handler.HTTPResponse{}, handler.FileInfoChanges{}, nil
@@ -170,7 +178,7 @@ func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 		return "", diskstore.Failure(h.Set.Name, "could not place the file", "destination", err)
 	}
 	h.emit(EventPlaced)
-	h.Log.Info("UploadPlaced", "id", id, "name", name, "size", rec.Size)
+	h.Log.Info("UploadPlaced", "id", id, "name", Quote(name), "size", rec.Size)
 	return name, nil
 }
 
@@ -192,7 +200,7 @@ func (h *Set) checkContent(id, safe string) error {
 		return err
 	}
 	h.emit(EventRejected)
-	h.Log.Info("UploadRejected", "id", id, "name", safe, "detected", detected)
+	h.Log.Info("UploadRejected", "id", id, "name", Quote(safe), "detected", detected)
 	return perr
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -22,9 +23,21 @@ type cutKey struct{}
 // that returns data, so it is applied until the request lets go.
 type cutter struct {
 	rc *http.ResponseController
+	by atomic.Int32 // why it was cut, if it was
 }
 
-func (c *cutter) cut() { c.rc.SetReadDeadline(time.Now()) }
+// Why a request was cut: tusd sees a read timeout either way, and the response (and
+// the log) should say what really happened.
+const (
+	notCut int32 = iota
+	cutByHandoff
+	cutByShutdown
+)
+
+func (c *cutter) cut(by int32) {
+	c.by.CompareAndSwap(notCut, by)
+	c.rc.SetReadDeadline(time.Now())
+}
 
 // cutUntil applies c until done is closed or a second has passed.
 func (c *cutter) cutUntil(done <-chan struct{}) {
@@ -36,7 +49,7 @@ func (c *cutter) cutUntil(done <-chan struct{}) {
 			return
 		default:
 		}
-		c.cut()
+		c.cut(cutByHandoff)
 		select {
 		case <-done:
 			return
@@ -119,7 +132,7 @@ func (f *inFlight) cutAll(done <-chan struct{}) {
 	for {
 		f.mu.Lock()
 		for c := range f.reqs {
-			c.cut()
+			c.cut(cutByShutdown)
 		}
 		f.mu.Unlock()
 		select {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"strconv"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,12 +15,14 @@ import (
 type metrics struct {
 	registry *prometheus.Registry
 	outcomes *prometheus.CounterVec
-	sets     []*uploadSet
+	// errors are counted here, not taken from tusd: a cut request (a hand-off, a
+	// shutdown) answers differently from what tusd counted, and is no error.
+	errors *prometheus.CounterVec
+	sets   []*uploadSet
 }
 
 var (
 	descRequests = prometheus.NewDesc("uploadsets_requests_total", "tus requests received, by method.", []string{"set", "method"}, nil)
-	descErrors   = prometheus.NewDesc("uploadsets_errors_total", "tus error responses, by code.", []string{"set", "status", "code"}, nil)
 	descBytes    = prometheus.NewDesc("uploadsets_bytes_received_total", "Upload bytes written to storage.", []string{"set"}, nil)
 	descCreated  = prometheus.NewDesc("uploadsets_uploads_created_total", "Uploads created.", []string{"set"}, nil)
 	descFinished = prometheus.NewDesc("uploadsets_uploads_finished_total", "Uploads whose bytes all arrived and that passed the finish checks.", []string{"set"}, nil)
@@ -35,8 +36,12 @@ func newMetrics() *metrics {
 			Name: "uploadsets_upload_outcomes_total",
 			Help: "What became of uploads: refused at creation, placed, or rejected after completion.",
 		}, []string{"set", "outcome"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "uploadsets_errors_total",
+			Help: "Error responses to tus requests, by status and code; cut requests (a hand-off, a shutdown) are not counted.",
+		}, []string{"set", "status", "code"}),
 	}
-	m.registry.MustRegister(m.outcomes,
+	m.registry.MustRegister(m.outcomes, m.errors,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -57,7 +62,7 @@ func (m *metrics) event(set string, ev hooks.Event) {
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descErrors, descBytes, descCreated, descFinished, descTerm} {
+	for _, d := range []*prometheus.Desc{descRequests, descBytes, descCreated, descFinished, descTerm} {
 		ch <- d
 	}
 }
@@ -70,9 +75,6 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		tm, name := us.tus.Metrics, us.set.Name
 		for method, v := range tm.RequestsTotal {
 			counter(descRequests, v, name, method)
-		}
-		for key, v := range tm.ErrorsTotal.Load() {
-			counter(descErrors, v, name, strconv.Itoa(key.StatusCode), key.ErrorCode)
 		}
 		counter(descBytes, tm.BytesReceived, name)
 		counter(descCreated, tm.UploadsCreated, name)

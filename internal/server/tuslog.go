@@ -33,9 +33,15 @@ func (h *tusLog) Handle(_ context.Context, r slog.Record) error {
 		args = append(args, a.Key, a.Value.Any())
 		return true
 	})
-	if r.Level >= slog.LevelError {
+	switch {
+	case r.Message == "BodyReadError":
+		// A body that ended early: a client pausing, reloading, losing its
+		// network, or a cut by the hand-off or shutdown. What arrived is kept;
+		// nothing on the server went wrong.
+		h.log.Info(r.Message, args...)
+	case r.Level >= slog.LevelError:
 		h.log.Error(r.Message, args...)
-	} else {
+	default:
 		h.log.Warn(r.Message, args...)
 	}
 	return nil

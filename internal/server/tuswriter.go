@@ -7,8 +7,12 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/uploadsets/uploadsets/hooks"
 	"github.com/uploadsets/uploadsets/internal/diskstore"
 )
 
@@ -31,8 +35,8 @@ import (
 func (s *Server) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var created *string
+		var c *cutter
 		if r.Method == http.MethodPost || r.Method == http.MethodPatch {
-			var c *cutter
 			r, c = withCutter(w, r)
 			s.inFlight.add(c)
 			defer s.inFlight.remove(c)
@@ -44,10 +48,24 @@ func (s *Server) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 			r = r.WithContext(ctx)
 		}
 		expires := time.Now().Add(us.set.ExpireAfter)
-		next.ServeHTTP(&tusWriter{ResponseWriter: w, before: func(h http.Header, code int) (int, string) {
+		tw := &tusWriter{ResponseWriter: w}
+		tw.before = func(h http.Header, code int) (int, string) {
 			if code == http.StatusPreconditionFailed {
 				// The 412 of a wrong Tus-Resumable says which version to speak.
 				h.Set("Tus-Version", "1.0.0")
+			}
+			if c != nil && code >= 500 {
+				// tusd answers a cut body with 500 ERR_READ_TIMEOUT; the bytes
+				// that arrived are kept either way.
+				switch c.by.Load() {
+				case cutByShutdown:
+					tw.cut = true
+					h.Set("Retry-After", "5")
+					return http.StatusServiceUnavailable, fmt.Sprintf("ERR_SERVER_SHUTTING_DOWN: set %q: the server is restarting; what arrived is kept, resume in a few seconds\n", us.set.Name)
+				case cutByHandoff:
+					tw.cut = true
+					return http.StatusBadRequest, "ERR_UPLOAD_INTERRUPTED: a newer request for this upload took over; what arrived is kept\n"
+				}
 			}
 			if r.Method != http.MethodPost && r.Method != http.MethodPatch && r.Method != http.MethodHead {
 				return 0, ""
@@ -97,8 +115,30 @@ func (s *Server) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 				h.Set("Upload-Expires", expires.UTC().Format(http.TimeFormat))
 			}
 			return 0, ""
-		}}, r)
+		}
+		next.ServeHTTP(tw, r)
+		s.responded(us, r, tw, created)
 	})
+}
+
+// responded logs creations and terminations, and counts error responses, now that
+// the status is known.
+func (s *Server) responded(us *uploadSet, r *http.Request, tw *tusWriter, created *string) {
+	log := us.hooks.Log
+	switch {
+	case tw.status == http.StatusCreated && created != nil:
+		meta := handler.ParseMetadataHeader(r.Header.Get("Upload-Metadata"))
+		log.Info("UploadCreated", "id", *created, "name", hooks.Quote(hooks.ClientName(meta)),
+			"size", r.Header.Get("Upload-Length"), "client", r.RemoteAddr)
+	case tw.status == http.StatusNoContent && r.Method == http.MethodDelete:
+		log.Info("UploadTerminated", "id", lastSegment(r.URL.Path), "client", r.RemoteAddr)
+	case tw.cut:
+		// A client pausing, reloading or resuming elsewhere, or a shutdown: not
+		// the server's error.
+		log.Debug("RequestCut", "id", lastSegment(r.URL.Path), "status", tw.status, "client", r.RemoteAddr)
+	case tw.status >= 400:
+		s.metrics.errors.WithLabelValues(us.set.Name, strconv.Itoa(tw.status), tw.code).Inc()
+	}
 }
 
 func tooLong(set string) string {
@@ -127,6 +167,9 @@ type tusWriter struct {
 	before   func(http.Header, int) (int, string)
 	done     bool
 	replaced bool
+	status   int    // as sent
+	code     string // the error code that starts an error body
+	cut      bool   // the request was cut by a hand-off or shutdown
 }
 
 func (w *tusWriter) WriteHeader(code int) {
@@ -135,8 +178,10 @@ func (w *tusWriter) WriteHeader(code int) {
 		return
 	}
 	w.done = true
+	w.status = code
 	if status, body := w.before(w.Header(), code); status != 0 {
-		w.replaced = true
+		w.replaced, w.status = true, status
+		w.code, _, _ = strings.Cut(body, ":")
 		h := w.Header()
 		h.Del("Upload-Offset")
 		h.Del("Upload-Expires")
@@ -155,6 +200,9 @@ func (w *tusWriter) Write(b []byte) (int, error) {
 	}
 	if w.replaced {
 		return len(b), nil
+	}
+	if w.status >= 400 && w.code == "" {
+		w.code, _, _ = strings.Cut(string(b[:min(len(b), 64)]), ":")
 	}
 	return w.ResponseWriter.Write(b)
 }
