@@ -13,6 +13,13 @@ expire_after     = "24h" # unfinished uploads are deleted after this long withou
 network_timeout  = "60s" # a request body that sends nothing for this long is cut (its bytes are kept)
 shutdown_timeout = "30s" # on SIGTERM, how long in-flight requests get to end
 
+# Behind a TLS proxy, set public_url to the https URL clients use, or list the proxy
+# here so that its X-Forwarded-Host/-Proto are believed (from anyone else they are not).
+# trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
+
+file_mode = "0644" # placed files (a set may override): readable by a web server serving a set's url
+dir_mode  = "0755" # directories the server creates
+
 # Extensions are lists such as ["jpg", "png"] or presets: text, documents, data, images,
 # audio, scripts, archives, executables, defaults (text + documents + images + data) and
 # all. Combine them with concat(images, ["heic"]); exclude with all_except(executables).
