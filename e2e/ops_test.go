@@ -173,10 +173,17 @@ func TestTrustedProxyForwardingIsHonoured(t *testing.T) {
 		"X-Forwarded": {map[string]string{"X-Forwarded-Host": "up.example", "X-Forwarded-Proto": "https"}, "https://up.example"},
 		"Forwarded":   {map[string]string{"Forwarded": "for=192.0.2.1;host=fw.example:8443;proto=https"}, "https://fw.example:8443"},
 		"none":        {nil, s.URL},
+		// RFC 7239: parameter names are case-insensitive, values may be quoted, and
+		// each proxy on the way adds an element: the first is the client's view.
+		"Forwarded quoted": {map[string]string{"Forwarded": `for=192.0.2.1;proto="https";host="up.example"`}, "https://up.example"},
+		"Forwarded case":   {map[string]string{"Forwarded": "For=192.0.2.1;Proto=https;Host=up.example"}, "https://up.example"},
+		"Forwarded list":   {map[string]string{"Forwarded": "for=192.0.2.1;proto=https;host=up.example, for=10.0.0.1;host=inner.example"}, "https://up.example"},
+		// A host that is no host is not used; the request's Host is.
+		"X-Forwarded-Host list": {map[string]string{"X-Forwarded-Host": "up.example, inner.example", "X-Forwarded-Proto": "https"}, "https://" + strings.TrimPrefix(s.URL, "http://")},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			file := strings.ToLower(name) + ".bin"
+			file := strings.ReplaceAll(strings.ToLower(name), " ", "-") + ".bin"
 			url, fileURL := forwardedUpload(t, endpoint, file, tt.header)
 			id := uploadID(url)
 			if want := tt.base + "/uploads/files/" + id; url != want {
