@@ -174,7 +174,8 @@ func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 		}
 		// The upload stays complete but unplaced: the store withholds its last
 		// byte from the offset, so the client's retry of it places it again.
-		h.Log.Error("PlaceFailed", "id", id, "error", err)
+		// os.Root's errors name files relative to the destination.
+		h.Log.Error("PlaceFailed", "id", id, "destination", h.Set.Destination, "error", err)
 		return "", diskstore.Failure(h.Set.Name, "could not place the file", "destination", err)
 	}
 	h.emit(EventPlaced)

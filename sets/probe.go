@@ -47,7 +47,7 @@ func probeDir(dir string, mode os.FileMode, create bool) error {
 			st, err := os.Stat(dir)
 			if err == nil {
 				if !st.IsDir() {
-					return fmt.Errorf("%s is not a directory", dir)
+					return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
 				}
 				break
 			}
@@ -79,6 +79,10 @@ func describe(err error) string {
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return "no space left"
 	case errors.Is(err, syscall.ENOTDIR):
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return pe.Path + " is not a directory"
+		}
 		return "a part of the path is not a directory"
 	case errors.As(err, &errno):
 		return errno.Error()

@@ -111,7 +111,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	cfg, diags := sets.Load(path)
 	if !diags.HasErrors() {
-		diags = append(diags, cfg.ProbeDirs(true)...)
+		// Probed without creating anything first, so that a refused start leaves
+		// no directories of the sets that were fine behind.
+		if diags = append(diags, cfg.ProbeDirs(false)...); !diags.HasErrors() {
+			diags = append(diags, cfg.ProbeDirs(true)...)
+		}
 	}
 	sets.WriteDiagnostics(stderr, diags)
 	if diags.HasErrors() {

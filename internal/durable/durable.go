@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // SyncDir fsyncs a directory, making the entries created, renamed or removed in it
@@ -31,7 +32,7 @@ func MkdirAll(dir string, mode os.FileMode) error {
 	st, err := os.Stat(dir)
 	if err == nil {
 		if !st.IsDir() {
-			return &fs.PathError{Op: "mkdir", Path: dir, Err: errors.New("not a directory")}
+			return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
 		}
 		return nil
 	}

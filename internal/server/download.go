@@ -1,11 +1,15 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tus/tusd/v2/pkg/handler"
 
@@ -72,8 +76,27 @@ type deadlineWriter struct {
 	timeout time.Duration
 }
 
-// deadlineChunk is how much one deadline covers when the body is sent with sendfile.
-const deadlineChunk = 1 << 20
+// deadlineChunk is how much one deadline covers when the body is sent with sendfile: a
+// reader must take this much per network_timeout (at 60 s, 2 KiB/s) to be served.
+const deadlineChunk = sendLowWater
+
+// sendLowWater is TCP_NOTSENT_LOWAT of every connection. Without it a write into a
+// full send buffer (autotuned up to 4 MiB) waits until a third of it has drained, which
+// for a slow phone takes longer than network_timeout although it reads all the time;
+// with it, the write wakes as soon as the unsent bytes are below this.
+const sendLowWater = 128 << 10
+
+// lowWater sets sendLowWater on each new connection (http.Server.ConnContext).
+func lowWater(ctx context.Context, c net.Conn) context.Context {
+	if tc, ok := c.(*net.TCPConn); ok {
+		if raw, err := tc.SyscallConn(); err == nil {
+			raw.Control(func(fd uintptr) {
+				unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, sendLowWater)
+			})
+		}
+	}
+	return ctx
+}
 
 func (w *deadlineWriter) Write(p []byte) (int, error) {
 	w.rc.SetWriteDeadline(time.Now().Add(w.timeout))

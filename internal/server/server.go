@@ -146,6 +146,7 @@ func (s *Server) Handler() http.Handler { return s.trustForwarding(s.router) }
 // the configured shutdown timeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
+		ConnContext:       lowWater,
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
