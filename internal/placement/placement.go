@@ -12,7 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
+
+	"golang.org/x/text/cases"
 
 	"github.com/uploadsets/uploadsets/internal/crashpoint"
 	"github.com/uploadsets/uploadsets/internal/durable"
@@ -42,6 +45,15 @@ type Dir struct {
 	root     *os.Root
 	fileMode os.FileMode
 	dev      uint64 // the destination's file system
+
+	// Names are reserved case-insensitively, so that a destination can be copied to
+	// macOS or Windows, where CAT.PNG and cat.png are one file. The file system
+	// cannot check that for us; taken holds the folded names of the destination
+	// (read once, then kept up to date), and mu makes checking it and linking one
+	// step. It assumes this process is the only one placing files here, as it is
+	// for a local destination.
+	mu    sync.Mutex
+	taken map[string]struct{} // nil until first needed
 }
 
 // OpenDir opens (creating if needed, with dirMode) a destination whose placed files
@@ -111,22 +123,76 @@ func (d *Dir) link(src string, names iter.Seq[string]) (string, error) {
 		if !safeComponent(name) {
 			return "", fmt.Errorf("placement: unsafe name %q", name)
 		}
-		// os.Root has no link from outside the root; the name is one checked
-		// component and link(2) never follows a symlink at the new name.
-		err := os.Link(src, filepath.Join(d.path, name))
-		if errors.Is(err, fs.ErrExist) {
-			if !d.sameInode(src, name) {
-				continue
-			}
-			err = nil // placed by an earlier attempt
-		}
+		placed, err := d.reserve(name, func() error {
+			// os.Root has no link from outside the root; the name is one checked
+			// component and link(2) never follows a symlink at the new name.
+			return os.Link(src, filepath.Join(d.path, name))
+		}, func() bool { return d.sameInode(src, name) })
 		if err != nil {
 			return "", err
 		}
-		return name, durable.SyncDir(d.path)
+		if placed {
+			return name, durable.SyncDir(d.path)
+		}
 	}
 	return "", ErrNoFreeName
 }
+
+// reserve makes name the file's, through place, unless a name equal to it but for
+// case is taken by another file (ours reports whether a file under exactly this name
+// is the one being placed, put there by an earlier attempt). It reports whether
+// the name is now the file's.
+func (d *Dir) reserve(name string, place func() error, ours func() bool) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.loadTaken(); err != nil {
+		return false, err
+	}
+	key := fold(name)
+	if _, taken := d.taken[key]; taken {
+		return ours(), nil
+	}
+	err := place()
+	if errors.Is(err, fs.ErrExist) {
+		d.taken[key] = struct{}{} // made by someone else since we looked
+		return ours(), nil
+	}
+	if err != nil {
+		return false, err
+	}
+	d.taken[key] = struct{}{}
+	return true, nil
+}
+
+func (d *Dir) loadTaken() error {
+	if d.taken != nil {
+		return nil
+	}
+	f, err := os.Open(d.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	taken := map[string]struct{}{}
+	for {
+		names, err := f.Readdirnames(1024)
+		for _, n := range names {
+			taken[fold(n)] = struct{}{}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	d.taken = taken
+	return nil
+}
+
+// fold is the form two names have in common when only their case differs. A Caser
+// keeps state, so each call has its own.
+func fold(name string) string { return cases.Fold().String(name) }
 
 func (d *Dir) copy(req Request, size int64) (string, error) {
 	tmp := tempName(req.Src)
@@ -142,24 +208,25 @@ func (d *Dir) copy(req Request, size int64) (string, error) {
 		if !safeComponent(name) {
 			return "", fmt.Errorf("placement: unsafe name %q", name)
 		}
-		// Only a hint, to announce no name that is plainly taken: the link below
-		// is what reserves it.
-		if _, err := d.root.Lstat(name); err == nil {
-			continue
-		}
-		if err := req.Intend(name); err != nil {
-			return "", err
-		}
-		err := os.Link(filepath.Join(d.path, tmp), filepath.Join(d.path, name))
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
+		placed, err := d.reserve(name, func() error {
+			// The name is announced only when it is free, as far as can be
+			// seen: the link is what reserves it.
+			if _, err := d.root.Lstat(name); err == nil {
+				return fs.ErrExist
+			}
+			if err := req.Intend(name); err != nil {
+				return err
+			}
+			return os.Link(filepath.Join(d.path, tmp), filepath.Join(d.path, name))
+		}, func() bool { return false }) // a copy of ours is found only by its intended name
 		if err != nil {
 			return "", err
 		}
-		err = durable.SyncDir(d.path)
-		crashpoint.At("copy-linked") // the temp copy is in place and still there
-		return name, err
+		if placed {
+			err = durable.SyncDir(d.path)
+			crashpoint.At("copy-linked") // the temp copy is in place and still there
+			return name, err
+		}
 	}
 	return "", ErrNoFreeName
 }
@@ -171,6 +238,9 @@ func (d *Dir) Unplace(name string) error {
 	if err := d.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	d.mu.Lock()
+	delete(d.taken, fold(name))
+	d.mu.Unlock()
 	return durable.SyncDir(d.path)
 }
 

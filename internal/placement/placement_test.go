@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -296,5 +297,56 @@ func TestUnplaceAndRemoveTemps(t *testing.T) {
 	}
 	if links, err := dest.Links(filepath.Dir(src)); err != nil || !links {
 		t.Errorf("Links(same file system) = %v, %v", links, err)
+	}
+}
+
+func TestNamesAreReservedWhateverTheirCase(t *testing.T) {
+	data, destPath := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(destPath, "Straße.png"), nil, 0o644) // there before the server
+	dest := open(t, destPath)
+	for _, tc := range []struct{ base, want string }{
+		{"cat", "cat.png"},
+		{"CAT", "CAT_1.png"},         // cat.png is taken, whatever the case
+		{"Cat", "Cat_2.png"},         // and so is CAT_1.png
+		{"STRASSE", "STRASSE_1.png"}, // Unicode folding: ß is ss
+	} {
+		name, err := place(dest, writeSrc(t, data, tc.base, tc.base), names(tc.base, 5), new(string))
+		if err != nil || name != tc.want {
+			t.Errorf("%s: placed as %q (%v), want %q", tc.base, name, err, tc.want)
+		}
+	}
+	// A name taken back is free again.
+	if err := dest.Unplace("CAT_1.png"); err != nil {
+		t.Fatal(err)
+	}
+	if name, _ := place(dest, writeSrc(t, data, "cAt", "x"), names("cAt", 5), new(string)); name != "cAt_1.png" {
+		t.Errorf("after Unplace: %q, want cAt_1.png", name)
+	}
+
+	// Many at once, differing only in case: every folded name distinct.
+	var wg sync.WaitGroup
+	got := make([]string, 16)
+	for i := range got {
+		base := ""
+		for b := range 4 {
+			if i&(1<<b) != 0 {
+				base += string("dogs"[b] - 32)
+			} else {
+				base += string("dogs"[b])
+			}
+		}
+		src := writeSrc(t, data, "c"+base, base)
+		wg.Go(func() {
+			got[i], _ = place(dest, src, names(base, 20), new(string))
+		})
+	}
+	wg.Wait()
+	seen := map[string]string{}
+	for _, n := range got {
+		f := strings.ToLower(n)
+		if prev, dup := seen[f]; dup || n == "" {
+			t.Errorf("%q and %q differ only in case", prev, n)
+		}
+		seen[f] = n
 	}
 }
