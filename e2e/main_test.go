@@ -86,7 +86,8 @@ set "docs" {
 }
 `
 
-var servingLine = regexp.MustCompile(`url=(http://\S+)`)
+// servingLine finds the address in the startup line, in text or JSON logs.
+var servingLine = regexp.MustCompile(`url=(http://\S+)|"url":"(http://[^"]+)"`)
 
 // startServer writes a config (baseConfig + sets) into a fresh directory and starts the
 // binary on it, returning once it listens. The process is stopped at test end.
@@ -134,7 +135,7 @@ func startServerEnv(t *testing.T, dir, config string, env ...string) *server {
 			s.mu.Unlock()
 			if m := servingLine.FindStringSubmatch(line); m != nil && strings.Contains(line, "Serving") {
 				select {
-				case urls <- m[1]:
+				case urls <- m[1] + m[2]:
 				default:
 				}
 			}

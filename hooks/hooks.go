@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -16,6 +17,7 @@ import (
 	"github.com/uploadsets/uploadsets/internal/crashpoint"
 	"github.com/uploadsets/uploadsets/internal/diskstore"
 	"github.com/uploadsets/uploadsets/internal/placement"
+	"github.com/uploadsets/uploadsets/internal/reqid"
 	"github.com/uploadsets/uploadsets/sets"
 )
 
@@ -42,11 +44,18 @@ type Set struct {
 	Placer Placer
 	Log    hclog.Logger
 	// Events, when set, is told what happened to each upload (metrics).
-	Events func(set string, ev Event)
+	Events func(set string, o Outcome)
 }
 
 // Event names an outcome worth counting.
 type Event string
+
+// Outcome is an Event with what metrics measure of it.
+type Outcome struct {
+	Event Event
+	Size  int64         // of a placed upload
+	Took  time.Duration // from creation to placement
+}
 
 const (
 	EventRefused  Event = "refused"  // at creation, by policy
@@ -89,8 +98,8 @@ func ClientType(meta handler.MetaData) string {
 func (h *Set) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error) {
 	name := ClientName(ev.Upload.MetaData)
 	if err := h.Set.Admit(name, ev.Upload.Size); err != nil {
-		h.emit(EventRefused)
-		h.Log.Info("UploadRefused", "name", Quote(name), "size", ev.Upload.Size, "reason", err)
+		h.emit(Outcome{Event: EventRefused})
+		h.event(ev.Context, "UploadRefused", "name", Quote(name), "size", ev.Upload.Size, "reason", err)
 		return handler.HTTPResponse{}, handler.FileInfoChanges{}, responseError(err)
 	}
 	return handler.HTTPResponse{}, handler.FileInfoChanges{}, nil
@@ -144,7 +153,7 @@ func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 		// Admit let it in, so the name was usable then; nothing to place now.
 		return "", err
 	}
-	if err := h.checkContent(id, safe); err != nil {
+	if err := h.checkContent(ctx, id, safe); err != nil {
 		return "", err
 	}
 	crashpoint.Pause("placing")
@@ -178,15 +187,15 @@ func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 		h.Log.Error("PlaceFailed", "id", id, "destination", h.Set.Destination, "error", err)
 		return "", diskstore.Failure(h.Set.Name, "could not place the file", "destination", err)
 	}
-	h.emit(EventPlaced)
-	h.Log.Info("UploadPlaced", "id", id, "name", Quote(name), "size", rec.Size)
+	h.emit(Outcome{Event: EventPlaced, Size: rec.Size, Took: time.Since(rec.Created)})
+	h.event(ctx, "UploadPlaced", "id", id, "name", Quote(name), "size", rec.Size)
 	return name, nil
 }
 
 // checkContent rejects an upload whose bytes are not what its extension claims: the
 // data is removed and the record keeps the reason, so that neither a HEAD nor a retry
 // can make it look like a success.
-func (h *Set) checkContent(id, safe string) error {
+func (h *Set) checkContent(ctx context.Context, id, safe string) error {
 	ext := sets.Ext(safe)
 	detected, ok, err := sniff(h.Store.DataPath(id), ext)
 	if err != nil {
@@ -200,8 +209,8 @@ func (h *Set) checkContent(id, safe string) error {
 	if err := h.Store.Reject(id, perr.Error()); err != nil {
 		return err
 	}
-	h.emit(EventRejected)
-	h.Log.Info("UploadRejected", "id", id, "name", Quote(safe), "detected", detected)
+	h.emit(Outcome{Event: EventRejected})
+	h.event(ctx, "UploadRejected", "id", id, "name", Quote(safe), "detected", detected)
 	return perr
 }
 
@@ -214,10 +223,16 @@ func (h *Set) FileURL(base, name string) string {
 	return base + "/files/" + h.Set.Name + "/" + url.PathEscape(name)
 }
 
-func (h *Set) emit(ev Event) {
+func (h *Set) emit(o Outcome) {
 	if h.Events != nil {
-		h.Events(h.Set.Name, ev)
+		h.Events(h.Set.Name, o)
 	}
+}
+
+// event logs what happened to an upload, with what an operator looks for in every
+// such line: the set, and the request it happened in.
+func (h *Set) event(ctx context.Context, name string, args ...any) {
+	h.Log.Info(name, append([]any{"set", h.Set.Name, "request_id", reqid.From(ctx)}, args...)...)
 }
 
 // responses maps policy rules to what the client is told; the first match wins.

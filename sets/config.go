@@ -32,6 +32,8 @@ type Config struct {
 	FileMode       os.FileMode // of placed files; default 0644; a set may override it
 	DirMode        os.FileMode // of directories the server creates; default 0755
 	DataDirAt      hcl.Range   // where data_dir is written (or the file's start), for probes
+	LogLevel       string      // log { level }: trace, debug, info (default), warn, error
+	LogFormat      string      // log { format }: text (default) or json
 	Sets           []*Set      // in file order
 }
 
@@ -50,7 +52,10 @@ var rootSchema = &hcl.BodySchema{
 		{Name: "file_mode"},
 		{Name: "dir_mode"},
 	},
-	Blocks: []hcl.BlockHeaderSchema{{Type: "set", LabelNames: []string{"name"}}},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "set", LabelNames: []string{"name"}},
+		{Type: "log"},
+	},
 }
 
 // Load reads and decodes a config file. It reports every problem it finds, each with a
@@ -160,6 +165,8 @@ func (d *decoder) config(body hcl.Body, filename string) *Config {
 		FileMode:        0o644,
 		DirMode:         0o755,
 		DataDirAt:       fileStart(filename),
+		LogLevel:        "info",
+		LogFormat:       "text",
 	}
 	attrs := content.Attributes
 	if a := attrs["data_dir"]; a != nil {
@@ -188,7 +195,8 @@ func (d *decoder) config(body hcl.Body, filename string) *Config {
 	if !declaresSet(body) && len(d.broken) == 0 {
 		d.add(errorAt(fileStart(filename), `no set blocks: a config needs at least one set, like set "files" { extensions = documents }`))
 	}
-	sets := d.sets(content.Blocks, cfg, maxSizeOK, attrs["uploads_default_dest"])
+	d.logBlock(content.Blocks.OfType("log"), cfg)
+	sets := d.sets(content.Blocks.OfType("set"), cfg, maxSizeOK, attrs["uploads_default_dest"])
 	d.checkDestinations(cfg, attrs["data_dir"], dataDirOK, sets)
 	for _, s := range sets {
 		cfg.Sets = append(cfg.Sets, s.Set)

@@ -55,6 +55,7 @@ func TestDiagnosticsGolden(t *testing.T) {
 		"extensions":     {"extensions"},
 		"destinations":   {"destinations"},
 		"modes, proxies": {"modes"},
+		"log":            {"log"},
 		"no sets":        {"no_sets"},
 	}
 	for name, tt := range tests {
@@ -132,6 +133,8 @@ func TestParseDefaults(t *testing.T) {
 		FileMode:        0o644,
 		DirMode:         0o755,
 		DataDirAt:       hcl.Range{Filename: filepath.Join(dir, "config.hcl"), Start: hcl.InitialPos, End: hcl.InitialPos},
+		LogLevel:        "info",
+		LogFormat:       "text",
 	}
 	got := *cfg
 	got.Sets = nil

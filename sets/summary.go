@@ -21,6 +21,7 @@ func (c *Config) WriteSummary(w io.Writer) {
 	line("", "max_size", FormatSize(c.MaxSize))
 	line("", "expire_after", formatDuration(c.ExpireAfter))
 	line("", "file_mode", fmt.Sprintf("%#o (directories %#o)", c.FileMode, c.DirMode))
+	line("", "log", c.LogLevel+", "+c.LogFormat)
 	if len(c.TrustedProxies) > 0 {
 		line("", "trusted_proxies", fmt.Sprint(c.TrustedProxies))
 	}

@@ -122,7 +122,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "uploadsets: not starting: %s has errors\n", path)
 		return 1
 	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "uploadsets", Output: stderr, Level: hclog.Info})
+	log := hclog.New(&hclog.LoggerOptions{
+		Name: "uploadsets", Output: stderr,
+		Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogFormat == "json",
+	})
 	// Looked at once, before the stores open: the server never touches these
 	// directories, so they stay as they are until the operator acts.
 	leftovers, _ := sets.Leftovers(cfg)

@@ -18,7 +18,11 @@ type metrics struct {
 	// errors are counted here, not taken from tusd: a cut request (a hand-off, a
 	// shutdown) answers differently from what tusd counted, and is no error.
 	errors *prometheus.CounterVec
-	sets   []*uploadSet
+	// active counts requests receiving an upload's bytes right now.
+	active   *prometheus.GaugeVec
+	duration *prometheus.HistogramVec
+	size     *prometheus.HistogramVec
+	sets     []*uploadSet
 }
 
 var (
@@ -40,8 +44,22 @@ func newMetrics() *metrics {
 			Name: "uploadsets_errors_total",
 			Help: "Error responses to tus requests, by status and code; cut requests (a hand-off, a shutdown) are not counted.",
 		}, []string{"set", "status", "code"}),
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "uploadsets_uploads_active",
+			Help: "Uploads whose bytes are being received right now (POST and PATCH requests in progress).",
+		}, []string{"set"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "uploadsets_upload_duration_seconds",
+			Help:    "From an upload's creation to its placement.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600},
+		}, []string{"set"}),
+		size: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "uploadsets_upload_size_bytes",
+			Help:    "Sizes of placed uploads.",
+			Buckets: prometheus.ExponentialBuckets(1024, 4, 12), // 1 KiB to 4 GiB
+		}, []string{"set"}),
 	}
-	m.registry.MustRegister(m.outcomes, m.errors,
+	m.registry.MustRegister(m.outcomes, m.errors, m.active, m.duration, m.size,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -54,11 +72,16 @@ func (m *metrics) register(sets []*uploadSet) {
 		for _, o := range []hooks.Event{hooks.EventRefused, hooks.EventPlaced, hooks.EventRejected} {
 			m.outcomes.WithLabelValues(us.set.Name, string(o))
 		}
+		m.active.WithLabelValues(us.set.Name)
 	}
 }
 
-func (m *metrics) event(set string, ev hooks.Event) {
-	m.outcomes.WithLabelValues(set, string(ev)).Inc()
+func (m *metrics) event(set string, o hooks.Outcome) {
+	m.outcomes.WithLabelValues(set, string(o.Event)).Inc()
+	if o.Event == hooks.EventPlaced {
+		m.duration.WithLabelValues(set).Observe(o.Took.Seconds())
+		m.size.WithLabelValues(set).Observe(float64(o.Size))
+	}
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {

@@ -20,6 +20,7 @@ import (
 	"github.com/uploadsets/uploadsets/hooks"
 	"github.com/uploadsets/uploadsets/internal/diskstore"
 	"github.com/uploadsets/uploadsets/internal/placement"
+	"github.com/uploadsets/uploadsets/internal/reqid"
 	"github.com/uploadsets/uploadsets/sets"
 )
 
@@ -139,7 +140,7 @@ func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
 }
 
 // Handler is the whole HTTP surface.
-func (s *Server) Handler() http.Handler { return s.trustForwarding(s.router) }
+func (s *Server) Handler() http.Handler { return reqid.Middleware(s.trustForwarding(s.router)) }
 
 // Serve serves on ln until ctx is done, then shuts down: it stops accepting, cuts
 // in-flight uploads (which keep what they received) and waits for handlers, up to

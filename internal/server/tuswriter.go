@@ -14,6 +14,7 @@ import (
 
 	"github.com/uploadsets/uploadsets/hooks"
 	"github.com/uploadsets/uploadsets/internal/diskstore"
+	"github.com/uploadsets/uploadsets/internal/reqid"
 )
 
 // tusHeaders adds what tusd leaves out of its upload responses, at the moment the
@@ -40,6 +41,9 @@ func (s *Server) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 			r, c = withCutter(w, r)
 			s.inFlight.add(c)
 			defer s.inFlight.remove(c)
+			active := s.metrics.active.WithLabelValues(us.set.Name)
+			active.Inc()
+			defer active.Dec()
 			ctx := diskstore.ExpectChecksum(r.Context())
 			if r.Method == http.MethodPost {
 				created = new(string)
@@ -124,7 +128,7 @@ func (s *Server) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 // responded logs creations and terminations, and counts error responses, now that
 // the status is known.
 func (s *Server) responded(us *uploadSet, r *http.Request, tw *tusWriter, created *string) {
-	log := us.hooks.Log
+	log := us.hooks.Log.With("set", us.set.Name, "request_id", reqid.From(r.Context()))
 	switch {
 	case tw.status == http.StatusCreated && created != nil:
 		meta := handler.ParseMetadataHeader(r.Header.Get("Upload-Metadata"))

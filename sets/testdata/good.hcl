@@ -40,3 +40,7 @@ set "shared" {
   file_mode = "0664"
   dir_mode  = "0775"
 }
+log {
+  level  = "debug"
+  format = "json"
+}

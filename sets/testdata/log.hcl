@@ -1,0 +1,9 @@
+log {
+  level  = "loud"
+  format = "xml"
+  colour = true
+}
+log {
+  level = "info"
+}
+set "a" {}
