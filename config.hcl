@@ -17,6 +17,11 @@ shutdown_timeout = "30s" # on SIGTERM, how long in-flight requests get to end
 # here so that its X-Forwarded-Host/-Proto are believed (from anyone else they are not).
 # trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
 
+log {
+  level  = "info" # trace, debug, info, warn, error
+  format = "text" # or "json": one JSON object per line, for a log shipper
+}
+
 file_mode = "0644" # placed files (a set may override): readable by a web server serving a set's url
 dir_mode  = "0755" # directories the server creates
 
