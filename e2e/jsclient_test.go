@@ -31,6 +31,7 @@ type jsOptions struct {
 	RetryDelays []int  `json:"retryDelays,omitempty"`
 	ResumeFrom  string `json:"resumeFrom,omitempty"`
 	TimeoutMs   int    `json:"timeoutMs,omitempty"`
+	Protocol    string `json:"protocol,omitempty"` // tus-v1 (default) or ietf-draft-05
 }
 
 // tusJS uploads with tus-js-client under Node.

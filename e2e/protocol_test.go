@@ -103,7 +103,7 @@ func TestProtocolThroughTheBinary(t *testing.T) {
 		says        string
 	}{
 		"OPTIONS lists expiration and checksum": {"OPTIONS", endpoint, nil, 200,
-			map[string]string{"Tus-Extension": "creation,creation-with-upload,termination,expiration,checksum", "Tus-Checksum-Algorithm": "sha1,sha256,md5,crc32"}, ""},
+			map[string]string{"Tus-Extension": "creation,creation-with-upload,termination,creation-defer-length,expiration,checksum", "Tus-Checksum-Algorithm": "sha1,sha256,md5,crc32"}, ""},
 		"a GET overridden to OPTIONS": {"GET", endpoint, map[string]string{"X-HTTP-Method-Override": "OPTIONS"}, 200,
 			map[string]string{"Tus-Version": "1.0.0"}, ""},
 		"412 names the version": {"POST", endpoint, map[string]string{"Tus-Resumable": "0.2.0", "Upload-Length": "1"}, 412,

@@ -6,6 +6,7 @@ package hooks
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -96,13 +97,22 @@ func ClientType(meta handler.MetaData) string {
 // PreCreate refuses, before a byte is stored, an upload the set's policy can already
 // rule out from its declared name and length.
 func (h *Set) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error) {
-	name := ClientName(ev.Upload.MetaData)
+	var changes handler.FileInfoChanges
+	meta := ev.Upload.MetaData
+	if ClientName(meta) == "" && ev.HTTPRequest.Header.Get("Upload-Metadata") != "" {
+		// tusd takes an IETF-draft upload's name from Content-Disposition only;
+		// tus-js-client in its ietf-draft mode sends tus's Upload-Metadata instead.
+		meta = handler.ParseMetadataHeader(ev.HTTPRequest.Header.Get("Upload-Metadata"))
+		maps.Copy(meta, ev.Upload.MetaData)
+		changes.MetaData = meta
+	}
+	name := ClientName(meta)
 	if err := h.Set.Admit(name, ev.Upload.Size); err != nil {
 		h.emit(Outcome{Event: EventRefused})
 		h.event(ev.Context, "UploadRefused", "name", Quote(name), "size", ev.Upload.Size, "reason", err)
 		return handler.HTTPResponse{}, handler.FileInfoChanges{}, responseError(err)
 	}
-	return handler.HTTPResponse{}, handler.FileInfoChanges{}, nil
+	return handler.HTTPResponse{}, changes, nil
 }
 
 // PreFinish places a finished upload and tells the client its final name (the server

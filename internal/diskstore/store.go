@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -63,7 +64,9 @@ type Record struct {
 	// as (see placement.Request.Intend).
 	Intended string `json:",omitempty"`
 	Reason   string `json:",omitempty"` // why it was rejected, in words for the client
-	Created  time.Time
+	// Limit is the most the upload may reach while its length is unknown.
+	Limit   int64 `json:",omitempty"`
+	Created time.Time
 	// Activity is when the upload last changed: its last byte written, or its
 	// placement or rejection. Expiry counts from it.
 	Activity time.Time `json:"-"`
@@ -153,6 +156,7 @@ type Store struct {
 	set      string // the set's name, for the errors clients see
 	expire   time.Duration
 	fileMode os.FileMode // of data files, which become placed files
+	maxSize  int64       // what an upload of unknown length may reach
 	log      hclog.Logger
 	now      func() time.Time
 
@@ -163,22 +167,42 @@ type Store struct {
 	writing map[string]int
 }
 
-// New opens (creating if needed) the store of the named set in dir, whose unfinished
-// uploads expire after expire without activity. Data files are made with fileMode:
-// placement links them into the destination as they are.
-func New(dir, set string, expire time.Duration, fileMode os.FileMode, log hclog.Logger) (*Store, error) {
-	// Partial uploads are nobody's business but the server's, whatever dir_mode is.
-	if err := durable.MkdirAll(dir, 0o750); err != nil {
-		return nil, err
-	}
-	return &Store{dir: dir, set: set, expire: expire, fileMode: fileMode, log: log, now: time.Now, writing: map[string]int{}}, nil
+// Options say where a store lives and what it keeps to.
+type Options struct {
+	Dir    string
+	Set    string        // the set's name, for the errors clients see
+	Expire time.Duration // unfinished uploads expire after this without activity
+	// FileMode is the mode of data files: placement links them into the
+	// destination as they are.
+	FileMode os.FileMode
+	// MaxSize is the most an upload of unknown length may reach (the set's
+	// max_size); one created with a lower limit keeps to that (see LimitKey).
+	MaxSize int64
+	Log     hclog.Logger
 }
 
-// UseIn composes the store into tusd. It deliberately leaves out concatenation and
-// deferred length: both create bytes that the creation-time policy never saw.
+// LimitKey is the FileInfo.Storage key through which the creation hook gives an
+// upload a lower limit than the set's (a token's max_size).
+const LimitKey = "uploadsets.limit"
+
+// New opens (creating if needed) a store.
+func New(o Options) (*Store, error) {
+	// Partial uploads are nobody's business but the server's, whatever dir_mode is.
+	if err := durable.MkdirAll(o.Dir, 0o750); err != nil {
+		return nil, err
+	}
+	return &Store{dir: o.Dir, set: o.Set, expire: o.Expire, fileMode: o.FileMode, maxSize: o.MaxSize,
+		log: o.Log, now: time.Now, writing: map[string]int{}}, nil
+}
+
+// UseIn composes the store into tusd. It deliberately leaves out concatenation, which
+// creates bytes the creation-time policy never saw. Deferred length (the IETF draft's
+// normal case) is offered because the store itself keeps such an upload within its
+// limit: no byte past it is stored.
 func (s *Store) UseIn(c *handler.StoreComposer) {
 	c.UseCore(s)
 	c.UseTerminater(s)
+	c.UseLengthDeferrer(s)
 }
 
 func (s *Store) binPath(id string) string  { return filepath.Join(s.dir, id) }
@@ -192,8 +216,12 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	if !ValidID(info.ID) {
 		return nil, s.internal("NewUpload", info.ID, fmt.Errorf("invalid upload ID %q", info.ID))
 	}
+	limit := s.maxSize
+	if l, err := strconv.ParseInt(info.Storage[LimitKey], 10, 64); err == nil && l > 0 && (limit <= 0 || l < limit) {
+		limit = l
+	}
 	info.Storage = map[string]string{"Type": "uploadsets-disk", "Path": s.binPath(info.ID), "InfoPath": s.infoPath(info.ID)}
-	rec := Record{FileInfo: info, Created: s.now().UTC()}
+	rec := Record{FileInfo: info, Limit: limit, Created: s.now().UTC()}
 
 	f, err := os.OpenFile(s.binPath(info.ID), os.O_CREATE|os.O_EXCL|os.O_WRONLY, s.fileMode)
 	if err != nil {
@@ -277,6 +305,7 @@ type stateChange struct {
 	Name   string `json:",omitempty"`
 	Intend string `json:",omitempty"`
 	Reason string `json:",omitempty"`
+	Length int64  `json:",omitempty"` // the length of an upload that had none, once known
 }
 
 // parseRecord decodes a record file: the record as created, then each state change in
@@ -301,6 +330,10 @@ func parseRecord(data []byte) (rec Record, valid int64, err error) {
 			}
 			if c.Intend != "" {
 				rec.Intended = c.Intend
+				continue
+			}
+			if c.Length > 0 {
+				rec.Size, rec.SizeIsDeferred = c.Length, false
 				continue
 			}
 			rec.State, rec.Name, rec.Reason = c.State, c.Name, c.Reason
@@ -450,7 +483,16 @@ func (s *Store) changeState(id string, c stateChange) error {
 	if err != nil {
 		return s.internal("ChangeState", id, fmt.Errorf("record: %w", err))
 	}
-	if c.Intend == "" && rec.State == c.State || c.Intend != "" && rec.Intended == c.Intend {
+	switch {
+	case c.Length > 0:
+		if !rec.SizeIsDeferred {
+			return nil
+		}
+	case c.Intend != "":
+		if rec.Intended == c.Intend {
+			return nil
+		}
+	case rec.State == c.State:
 		return nil // already recorded: a retry that failed the same way
 	}
 	line, err := json.Marshal(c)
@@ -497,6 +539,16 @@ func (s *Store) internal(op, id string, err error) error {
 
 func rejectedError(reason string) error {
 	return handler.NewError("ERR_UPLOAD_REJECTED", reason, http.StatusGone)
+}
+
+// AsLengthDeclarableUpload implements handler.LengthDeferrerDataStore.
+func (s *Store) AsLengthDeclarableUpload(u handler.Upload) handler.LengthDeclarableUpload {
+	return u.(*upload)
+}
+
+func (s *Store) tooLarge(limit int64) error {
+	return handler.NewError("ERR_UPLOAD_TOO_LARGE", fmt.Sprintf(
+		"set %q accepts uploads of up to %d bytes; this one goes on past that, and nothing past it was stored", s.set, limit), http.StatusRequestEntityTooLarge)
 }
 
 // AsTerminatableUpload implements handler.TerminaterDataStore.

@@ -20,7 +20,7 @@ import (
 
 func newStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := New(t.TempDir(), "docs", time.Hour, 0o644, hclog.NewNullLogger())
+	s, err := New(Options{Dir: t.TempDir(), Set: "docs", Expire: time.Hour, FileMode: 0o644, MaxSize: 1 << 30, Log: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestOffsetComesFromTheDisk(t *testing.T) {
 	id := create(t, s, 10)
 	write(t, s, id, 0, []byte("hello"))
 	// A fresh Store (as after a restart) sees every byte that was written.
-	s2, _ := New(s.dir, "docs", time.Hour, 0o644, hclog.NewNullLogger())
+	s2, _ := New(Options{Dir: s.dir, Set: "docs", Expire: time.Hour, FileMode: 0o644, MaxSize: 1 << 30, Log: hclog.NewNullLogger()})
 	rec, err := s2.Record(id)
 	if err != nil || rec.Offset != 5 || rec.Complete() {
 		t.Fatalf("Record = %+v, %v; want offset 5, incomplete", rec, err)

@@ -57,8 +57,16 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		return 0, u.store.internal("WriteChunk", u.rec.ID, err)
 	}
 	defer done()
+	var capped *capReader
+	if u.rec.SizeIsDeferred && u.rec.Limit > 0 {
+		capped = &capReader{r: src, left: u.rec.Limit - offset}
+		src = capped
+	}
 	w := newFileWriter(f, offset)
 	n, err := copyBody(w, src)
+	if capped != nil && capped.over {
+		err = u.store.tooLarge(u.rec.Limit)
+	}
 	// A checksummed request is kept whole or not at all: bytes that do not match
 	// (or a body that ended early, which cannot match) are cut off again before
 	// anything is acknowledged.
@@ -105,6 +113,44 @@ func (u *upload) GetReader(ctx context.Context) (io.ReadCloser, error) {
 		return nil, u.store.internal("GetReader", u.rec.ID, err)
 	}
 	return f, nil
+}
+
+// DeclareLength fixes the length of an upload created without one, as the IETF draft's
+// last request (or tus's Upload-Length on a PATCH) does.
+func (u *upload) DeclareLength(ctx context.Context, length int64) error {
+	if u.rec.Limit > 0 && length > u.rec.Limit {
+		return u.store.tooLarge(u.rec.Limit)
+	}
+	if err := u.store.changeState(u.rec.ID, stateChange{Length: length}); err != nil {
+		return err
+	}
+	u.rec.Size, u.rec.SizeIsDeferred = length, false
+	return nil
+}
+
+// capReader passes on at most left bytes of an upload of unknown length, and notes
+// when the body had more: those are never stored.
+type capReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		// One byte more tells a body that ends at the limit from one that goes on.
+		var b [1]byte
+		if n, _ := c.r.Read(b[:]); n > 0 {
+			c.over = true
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 // FinishUpload has nothing left to do: every chunk was synced as it was written, and

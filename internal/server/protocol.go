@@ -59,9 +59,6 @@ func advertise(max int64, next http.Handler) http.Handler {
 // request is malformed. It reports whether the request may go on.
 func checkCreation(w http.ResponseWriter, r *http.Request, set string) bool {
 	switch {
-	case r.Header.Get("Upload-Defer-Length") != "":
-		// Not advertised; tusd would answer 501, which clients retry.
-		writeTusError(w, deferredLength(set))
 	case r.Header.Get("Upload-Concat") != "":
 		writeTusError(w, handler.NewError("ERR_CONCATENATION_UNSUPPORTED", fmt.Sprintf(
 			"set %q does not offer concatenation (Upload-Concat): upload the file as one upload; it resumes where it stopped", set), http.StatusBadRequest))
@@ -78,7 +75,8 @@ func checkCreation(w http.ResponseWriter, r *http.Request, set string) bool {
 // checkPatch refuses a PATCH whose body is not declared as tus requires (415), and
 // hands its Upload-Checksum, if any, to the store.
 func checkPatch(w http.ResponseWriter, r *http.Request, set string) bool {
-	if ct := r.Header.Get("Content-Type"); ct != "application/offset+octet-stream" {
+	// tusd checks the IETF draft's content type, which depends on its version.
+	if ct := r.Header.Get("Content-Type"); ct != "application/offset+octet-stream" && !ietfDraft(r) {
 		writeTusError(w, handler.NewError("ERR_INVALID_CONTENT_TYPE", fmt.Sprintf(
 			"set %q: a PATCH must have Content-Type: application/offset+octet-stream, not %q", set, ct), http.StatusUnsupportedMediaType))
 		return false
@@ -100,8 +98,12 @@ func checkChecksum(w http.ResponseWriter, r *http.Request, set string) bool {
 	return true
 }
 
-func deferredLength(set string) handler.Error {
-	return handler.NewError("ERR_UPLOAD_LENGTH_REQUIRED", fmt.Sprintf(
-		"set %q needs Upload-Length when the upload is created, so that its size rule is checked before any byte; deferred length is not offered", set),
-		http.StatusBadRequest)
+// ietfDraft reports whether r speaks the IETF resumable-upload draft (interop versions
+// 3 to 6, which tusd implements) rather than tus 1.0.
+func ietfDraft(r *http.Request) bool {
+	switch r.Header.Get("Upload-Draft-Interop-Version") {
+	case "3", "4", "5", "6":
+		return true
+	}
+	return false
 }

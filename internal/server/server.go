@@ -74,7 +74,9 @@ func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
 func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
 	log := s.log.Named(set.Name)
 	dataDir := filepath.Join(s.cfg.DataDir, set.Name)
-	store, err := diskstore.New(dataDir, set.Name, set.ExpireAfter, set.FileMode, log)
+	store, err := diskstore.New(diskstore.Options{
+		Dir: dataDir, Set: set.Name, Expire: set.ExpireAfter, FileMode: set.FileMode, MaxSize: set.MaxSize, Log: log,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -120,6 +122,9 @@ func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
 		// Forwarding headers reach tusd only from trusted proxies (trustForwarding),
 		// so its Location agrees with the URLs built in baseURL.
 		RespectForwardedHeaders: true,
+		// The IETF resumable-upload draft (Apple's URLSession, tus-js-client's
+		// ietf-draft protocol), under the same callbacks and store as tus.
+		EnableExperimentalProtocol: true,
 	}
 	us.hooks.Config(&tc)
 	// The ID is chosen here rather than by the store, so that a POST that fails

@@ -109,7 +109,7 @@ func TestRoutes(t *testing.T) {
 	}
 	tests := map[string]httpTest{
 		"options advertises the set": {Method: "OPTIONS", URL: "/uploads/photos/", Code: 200,
-			ResHeader: map[string]string{"Tus-Max-Size": "1024", "Tus-Version": "1.0.0", "Tus-Extension": "creation,creation-with-upload,termination,expiration,checksum",
+			ResHeader: map[string]string{"Tus-Max-Size": "1024", "Tus-Version": "1.0.0", "Tus-Extension": "creation,creation-with-upload,termination,creation-defer-length,expiration,checksum",
 				"Tus-Checksum-Algorithm": "sha1,sha256,md5,crc32"}},
 		"method override whatever the method": {Method: "GET", URL: "/uploads/photos/", ReqHeader: map[string]string{"X-HTTP-Method-Override": "OPTIONS"}, Code: 200,
 			ResHeader: map[string]string{"Tus-Version": "1.0.0", "Tus-Max-Size": "1024"}},
@@ -146,8 +146,8 @@ func TestRoutes(t *testing.T) {
 			Code: 400, Contains: []string{`set "photos"`, "name"}},
 		"uppy's name key accepted": {Method: "POST", URL: "/uploads/photos/", ReqHeader: with(tus, "Upload-Length", "10", "Upload-Metadata", meta("name", "a.PNG", "type", "image/png")),
 			Code: 201},
-		"deferred length not offered": {Method: "POST", URL: "/uploads/photos/", ReqHeader: with(tus, "Upload-Defer-Length", "1", "Upload-Metadata", meta("filename", "a.png")),
-			Code: 400, Contains: []string{`set "photos" needs Upload-Length`}},
+		"deferred length": {Method: "POST", URL: "/uploads/photos/", ReqHeader: with(tus, "Upload-Defer-Length", "1", "Upload-Metadata", meta("filename", "a.png")),
+			Code: 201},
 		"negative length": {Method: "POST", URL: "/uploads/photos/", ReqHeader: with(tus, "Upload-Length", "-1", "Upload-Metadata", meta("filename", "a.png")),
 			Code: 400},
 		"unknown set":    {Method: "POST", URL: "/uploads/nope/", ReqHeader: with(tus, "Upload-Length", "1"), Code: 404},
