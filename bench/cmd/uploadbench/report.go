@@ -145,6 +145,8 @@ func caseOf(key string) string {
 	switch c {
 	case "cwu":
 		return "small-cwu"
+	case "sum":
+		return "large-sha256"
 	}
 	return c
 }
