@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -143,12 +146,35 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error("ListenFailed", "addr", cfg.Listen, "error", err)
 		return 1
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reloadOn(ctx, hup, path, srv, log)
 	if err := srv.Serve(ctx, ln); err != nil {
 		log.Error("ServeFailed", "error", err)
 		return 1
 	}
 	log.Info("Stopped")
 	return 0
+}
+
+// reloadOn re-reads the config at path on every signal from hup and swaps it in, or
+// keeps the running one and logs why.
+func reloadOn(ctx context.Context, hup <-chan os.Signal, path string, srv *server.Server, log hclog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		log.Info("Reloading", "config", path)
+		cfg, diags := sets.Load(path)
+		if diags.HasErrors() {
+			srv.ReloadFailed(diags)
+			continue
+		}
+		srv.Reload(cfg) // logs what it did, or why not
+	}
 }
 
 func versionCmd(args []string, stdout, stderr io.Writer) int {

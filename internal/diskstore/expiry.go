@@ -17,13 +17,13 @@ import (
 // finished one's record has been kept long enough. A client that lost the completing
 // response learns the result from the record until then.
 func (s *Store) expired(rec Record) bool {
-	return s.expire > 0 && !rec.Activity.IsZero() && s.now().Sub(rec.Activity) > s.expire
+	return s.t().expire > 0 && !rec.Activity.IsZero() && s.now().Sub(rec.Activity) > s.t().expire
 }
 
 // expiredError tells the client which rule ended its upload.
 func (s *Store) expiredError() error {
 	return forSet(handler.NewError(ErrExpired.ErrorCode, fmt.Sprintf(
-		"this upload expired: no byte arrived for %s (the set's expire_after); start a new upload", s.expire), http.StatusGone), s.set)
+		"this upload expired: no byte arrived for %s (the set's expire_after); start a new upload", s.t().expire), http.StatusGone), s.set)
 }
 
 // openForWrite opens the data file for appending and registers the write, so that
@@ -69,7 +69,7 @@ func (s *Store) Sweep() (int, error) {
 			// A data file whose record was never written or already removed, or
 			// a temp record left by a crash of a version that replaced records
 			// through temp files (records are now only appended to).
-			if info, err := e.Info(); err == nil && s.now().Sub(info.ModTime()) > s.expire {
+			if info, err := e.Info(); err == nil && s.now().Sub(info.ModTime()) > s.t().expire {
 				s.remove(filepath.Join(s.dir, name))
 			}
 		}
@@ -115,5 +115,5 @@ func (s *Store) remove(path string) {
 // Interval is how often Sweep should run for expiry to be on time within a small
 // fraction of it.
 func (s *Store) Interval() time.Duration {
-	return min(max(s.expire/4, 100*time.Millisecond), time.Minute)
+	return min(max(s.t().expire/4, 100*time.Millisecond), time.Minute)
 }

@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -152,19 +153,32 @@ func forSet(e handler.Error, set string) error {
 
 // Store is a tusd DataStore in one directory, for one upload set.
 type Store struct {
-	dir      string
-	set      string // the set's name, for the errors clients see
-	expire   time.Duration
-	fileMode os.FileMode // of data files, which become placed files
-	maxSize  int64       // what an upload of unknown length may reach
-	log      hclog.Logger
-	now      func() time.Time
+	dir  string
+	set  string // the set's name, for the errors clients see
+	tune atomic.Pointer[tuning]
+	log  hclog.Logger
+	now  func() time.Time
 
 	// mu orders the janitor's removals against writes: a write registers in
 	// writing before it starts, and the janitor never removes an upload with a
 	// write in progress.
 	mu      sync.Mutex
 	writing map[string]int
+}
+
+// tuning is what a config reload may change of a store in use.
+type tuning struct {
+	expire   time.Duration
+	fileMode os.FileMode // of data files, which become placed files
+	maxSize  int64       // what an upload of unknown length may reach
+}
+
+func (s *Store) t() *tuning { return s.tune.Load() }
+
+// Retune applies a reloaded config's values; uploads in progress keep the limit they
+// were created with.
+func (s *Store) Retune(o Options) {
+	s.tune.Store(&tuning{expire: o.Expire, fileMode: o.FileMode, maxSize: o.MaxSize})
 }
 
 // Options say where a store lives and what it keeps to.
@@ -191,8 +205,9 @@ func New(o Options) (*Store, error) {
 	if err := durable.MkdirAll(o.Dir, 0o750); err != nil {
 		return nil, err
 	}
-	return &Store{dir: o.Dir, set: o.Set, expire: o.Expire, fileMode: o.FileMode, maxSize: o.MaxSize,
-		log: o.Log, now: time.Now, writing: map[string]int{}}, nil
+	s := &Store{dir: o.Dir, set: o.Set, log: o.Log, now: time.Now, writing: map[string]int{}}
+	s.Retune(o)
+	return s, nil
 }
 
 // UseIn composes the store into tusd. It deliberately leaves out concatenation, which
@@ -216,14 +231,14 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	if !ValidID(info.ID) {
 		return nil, s.internal("NewUpload", info.ID, fmt.Errorf("invalid upload ID %q", info.ID))
 	}
-	limit := s.maxSize
+	limit := s.t().maxSize
 	if l, err := strconv.ParseInt(info.Storage[LimitKey], 10, 64); err == nil && l > 0 && (limit <= 0 || l < limit) {
 		limit = l
 	}
 	info.Storage = map[string]string{"Type": "uploadsets-disk", "Path": s.binPath(info.ID), "InfoPath": s.infoPath(info.ID)}
 	rec := Record{FileInfo: info, Limit: limit, Created: s.now().UTC()}
 
-	f, err := os.OpenFile(s.binPath(info.ID), os.O_CREATE|os.O_EXCL|os.O_WRONLY, s.fileMode)
+	f, err := os.OpenFile(s.binPath(info.ID), os.O_CREATE|os.O_EXCL|os.O_WRONLY, s.t().fileMode)
 	if err != nil {
 		return nil, s.internal("NewUpload", info.ID, err)
 	}

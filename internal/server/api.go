@@ -23,7 +23,7 @@ type setInfo struct {
 	Naming       string   `json:"naming"`
 }
 
-func (s *Server) apiSets(w http.ResponseWriter, r *http.Request) {
+func (s *instance) apiSets(w http.ResponseWriter, r *http.Request) {
 	base := s.baseURL(r)
 	out := struct {
 		Sets []setInfo `json:"sets"`
@@ -62,7 +62,7 @@ type uploadInfo struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-func (s *Server) apiUpload(w http.ResponseWriter, r *http.Request) {
+func (s *instance) apiUpload(w http.ResponseWriter, r *http.Request) {
 	us := s.set(r)
 	if us == nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such set"})

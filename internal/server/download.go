@@ -26,7 +26,7 @@ const sandbox = "default-src 'none'; img-src 'self'; media-src 'self'; style-src
 // that lost the final response can follow it), else the bytes received so far, as an
 // attachment that nothing renders. It runs outside tusd's lock (see diskstore.Open), so
 // a slow reader never keeps the uploader from resuming.
-func (s *Server) getUpload(w http.ResponseWriter, r *http.Request, us *uploadSet, id string) {
+func (s *instance) getUpload(w http.ResponseWriter, r *http.Request, us *uploadSet, id string) {
 	rec, f, err := us.store.Open(id)
 	if err != nil {
 		var he handler.Error
@@ -66,7 +66,7 @@ func attachment(disposition, name string) string {
 // progressDeadline gives every write of a response network_timeout to go through, so a
 // reader that stops reading loses its connection instead of holding it (and shutdown)
 // for ever, while a slow but steady one is served to the end.
-func (s *Server) progressDeadline(w http.ResponseWriter) http.ResponseWriter {
+func (s *instance) progressDeadline(w http.ResponseWriter) http.ResponseWriter {
 	return &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: s.cfg.NetworkTimeout}
 }
 

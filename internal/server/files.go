@@ -22,7 +22,7 @@ var inline = map[string]bool{
 
 // serveFile serves a set's placed files with Range support, through the set's
 // os.Root so that no name can reach outside the destination.
-func (s *Server) serveFile(us *uploadSet) http.Handler {
+func (s *instance) serveFile(us *uploadSet) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, err := url.PathUnescape(mux.Vars(r)["name"])
 		// Dot-files are the placer's temp files, never placed names.

@@ -24,7 +24,7 @@ var forwarding = []string{"Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto"}
 // capitalised Forwarded parameter differently and take a host up to the next ';'
 // (in "host=a, for=b" that is "a, for=b"), and hand out an upload URL that leads
 // nowhere.
-func (s *Server) trustForwarding(next http.Handler) http.Handler {
+func (s *instance) trustForwarding(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var host, proto string
 		if s.trustedPeer(r.RemoteAddr) {
@@ -43,7 +43,7 @@ func (s *Server) trustForwarding(next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) trustedPeer(remote string) bool {
+func (s *instance) trustedPeer(remote string) bool {
 	if len(s.cfg.TrustedProxies) == 0 {
 		return false
 	}
@@ -101,7 +101,7 @@ func forwardedTo(h http.Header) (host, proto string) {
 // baseURL is this server's URL as the client knows it: public_url, or the scheme and
 // host of the request, as forwarded by a trusted proxy (see trustForwarding). It reads
 // the forwarding headers the way tusd does for Location, so the two agree.
-func (s *Server) baseURL(r *http.Request) string {
+func (s *instance) baseURL(r *http.Request) string {
 	if s.cfg.PublicURL != "" {
 		return s.cfg.PublicURL
 	}

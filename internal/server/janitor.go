@@ -6,21 +6,21 @@ import (
 )
 
 // janitor sweeps every set's store until ctx is done, so abandoned uploads do not fill
-// the disk. Placed files are never its business.
+// the disk; the sets are those of the config current at each sweep, and those a reload
+// retired. Placed files are never its business.
 func (s *Server) janitor(ctx context.Context) {
-	interval := time.Minute
-	for _, us := range s.order {
-		interval = min(interval, us.store.Interval())
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	for {
+		interval := time.Minute
+		sets := s.current.Load().all()
+		for _, us := range sets {
+			interval = min(interval, us.store.Interval())
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(interval):
 		}
-		for _, us := range s.order {
+		for _, us := range sets {
 			if _, err := us.store.Sweep(); err != nil {
 				s.log.Error("SweepFailed", "set", us.set.Name, "error", err)
 			}

@@ -22,7 +22,8 @@ type metrics struct {
 	active   *prometheus.GaugeVec
 	duration *prometheus.HistogramVec
 	size     *prometheus.HistogramVec
-	sets     []*uploadSet
+	reloads  *prometheus.CounterVec
+	sets     atomic.Pointer[[]*uploadSet] // swapped by a reload
 }
 
 var (
@@ -59,15 +60,27 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(1024, 4, 12), // 1 KiB to 4 GiB
 		}, []string{"set"}),
 	}
-	m.registry.MustRegister(m.outcomes, m.errors, m.active, m.duration, m.size,
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "uploadsets_config_reloads_total",
+		Help: "Config reloads (SIGHUP), by result: ok, or failed (the running config is kept).",
+	}, []string{"result"})
+	m.reloads.WithLabelValues("ok")
+	m.reloads.WithLabelValues("failed")
+	m.registry.MustRegister(m.outcomes, m.errors, m.active, m.duration, m.size, m.reloads,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
 func (m *metrics) register(sets []*uploadSet) {
-	m.sets = sets
 	m.registry.MustRegister(m)
+	m.setSets(sets)
+}
+
+// setSets makes the collector report sets, the tus counters of which live in their
+// handlers.
+func (m *metrics) setSets(sets []*uploadSet) {
+	m.sets.Store(&sets)
 	for _, us := range sets {
 		for _, o := range []hooks.Event{hooks.EventRefused, hooks.EventPlaced, hooks.EventRejected} {
 			m.outcomes.WithLabelValues(us.set.Name, string(o))
@@ -94,7 +107,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v *uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(atomic.LoadUint64(v)), labels...)
 	}
-	for _, us := range m.sets {
+	for _, us := range *m.sets.Load() {
 		tm, name := us.tus.Metrics, us.set.Name
 		for method, v := range tm.RequestsTotal {
 			counter(descRequests, v, name, method)

@@ -11,8 +11,8 @@ import (
 // idempotent, so an upload that was placed but not yet recorded as such is found
 // where it went rather than placed twice. Uploads whose client was told that
 // placement failed are left to the client's retry (see diskstore.Failed).
-func (s *Server) placePending(ctx context.Context) {
-	for _, us := range s.order {
+func (s *instance) placePending(ctx context.Context, sets []*uploadSet) {
+	for _, us := range sets {
 		// No placement is running yet, so every temp file is a crash's leftover.
 		if err := us.dest.RemoveTemps(); err != nil {
 			s.log.Warn("RemoveTempsFailed", "set", us.set.Name, "error", err)

@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -18,11 +20,16 @@ import (
 // or hostile ID never reaches the store.
 const idPattern = "{id:[0-9a-f]{32}}"
 
-func (s *Server) routes() *mux.Router {
+func (s *instance) routes() *mux.Router {
 	// Match the path as sent: no cleaning redirects and no decoding of %2F, so that
 	// a path with dot-segments or encoded slashes matches no route and is a plain 404.
 	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
-	for _, us := range s.order {
+	sets := slices.Clone(s.order)
+	for _, us := range s.retired {
+		sets = append(sets, us)
+	}
+	for _, us := range sets {
+		retired := s.sets[us.set.Name] == nil
 		prefix := "/uploads/" + us.set.Name + "/"
 		tus := us.tus
 		// tusd's Middleware answers OPTIONS and CORS and checks Tus-Resumable; the
@@ -30,6 +37,11 @@ func (s *Server) routes() *mux.Router {
 		collection := tus.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodPost {
 				methodNotAllowed(w, "POST, OPTIONS")
+				return
+			}
+			if retired {
+				writeTusError(w, handler.NewError("ERR_SET_REMOVED", fmt.Sprintf(
+					"set %q is no longer in the server's config: it takes no new uploads (uploads in progress can still finish)", us.set.Name), http.StatusNotFound))
 				return
 			}
 			if checkCreation(w, r, us.set.Name) {
@@ -66,7 +78,7 @@ func (s *Server) routes() *mux.Router {
 		r.Handle(prefix, collection)
 		r.Handle(strings.TrimSuffix(prefix, "/"), collection)
 		r.Handle(prefix+idPattern, member)
-		if us.set.URL == "" {
+		if us.set.URL == "" && !retired {
 			r.Handle("/files/"+us.set.Name+"/{name}", s.serveFile(us)).Methods(http.MethodGet, http.MethodHead)
 		}
 	}
@@ -99,7 +111,7 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 // take it as done and never retry. The client's next HEAD or empty PATCH retries the
 // placement instead, and is told of a failure like the completing request was. It
 // reports whether the request should go on to tusd.
-func (s *Server) placeEmpty(w http.ResponseWriter, r *http.Request, us *uploadSet, id string) bool {
+func (s *instance) placeEmpty(w http.ResponseWriter, r *http.Request, us *uploadSet, id string) bool {
 	if rec, err := us.store.Record(id); err != nil || !rec.Unplaced() || rec.Size != 0 {
 		return true
 	}

@@ -10,6 +10,9 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -38,55 +41,131 @@ type uploadSet struct {
 // the holder lets go within milliseconds; only a placement in progress makes one wait.
 const lockTimeout = 20 * time.Second
 
-// Server serves every upload set of one config.
+// Server serves the upload sets of a config, and of the configs it is reloaded with.
 type Server struct {
-	cfg     *sets.Config
 	log     hclog.Logger
-	sets    map[string]*uploadSet
-	order   []*uploadSet
-	router  *mux.Router
 	metrics *metrics
 	// inFlight holds the requests that may be reading an upload body: shutdown cuts
 	// them so that they store what they received and end, instead of holding the
 	// process until their clients finish.
 	inFlight inFlight
+	// current is the config being served; a reload swaps it in one step, and
+	// requests already running finish on the one they started with.
+	current atomic.Pointer[instance]
+
+	mu sync.Mutex // serialises reloads; guards what follows
+	// A set's lock and store outlive its reloads: two requests for one upload must
+	// meet at one lock whichever config admitted them, and one janitor looks after
+	// each data directory.
+	lockers map[string]handler.Locker
+	stores  map[string]*diskstore.Store
+	dests   []*placement.Dir // every destination opened, closed by Close
+}
+
+// instance is one config at run time.
+type instance struct {
+	*Server
+	cfg   *sets.Config
+	sets  map[string]*uploadSet
+	order []*uploadSet
+	// retired are sets a reload removed: their uploads in progress can still be
+	// resumed and finished, but nothing new is created in them.
+	retired map[string]*uploadSet
+	handler http.Handler
 }
 
 // New builds the server for cfg: it opens every set's store and destination.
 func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
-	s := &Server{cfg: cfg, log: log, sets: map[string]*uploadSet{}}
-	s.metrics = newMetrics()
-	for _, set := range cfg.Sets {
-		us, err := s.openSet(set)
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("set %q: %w", set.Name, err)
-		}
-		s.sets[set.Name] = us
-		s.order = append(s.order, us)
+	s := &Server{log: log, metrics: newMetrics(), lockers: map[string]handler.Locker{}, stores: map[string]*diskstore.Store{}}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inst, err := s.build(cfg, nil)
+	if err != nil {
+		s.Close()
+		return nil, err
 	}
-	s.metrics.register(s.order)
-	s.router = s.routes()
-	s.placePending(context.Background())
+	s.metrics.register(inst.all())
+	s.current.Store(inst)
+	inst.placePending(context.Background(), inst.order)
 	return s, nil
 }
 
-func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
+// build makes the instance of cfg, reusing what the running one (old, if any) has of
+// sets that did not change.
+func (s *Server) build(cfg *sets.Config, old *instance) (*instance, error) {
+	inst := &instance{Server: s, cfg: cfg, sets: map[string]*uploadSet{}, retired: map[string]*uploadSet{}}
+	for _, set := range cfg.Sets {
+		var prev *uploadSet
+		if old != nil {
+			prev = old.sets[set.Name]
+			if prev == nil {
+				prev = old.retired[set.Name]
+			}
+		}
+		us, err := s.openSet(cfg, set, prev, old)
+		if err != nil {
+			return nil, fmt.Errorf("set %q: %w", set.Name, err)
+		}
+		inst.sets[set.Name] = us
+		inst.order = append(inst.order, us)
+	}
+	if old != nil {
+		for name, us := range old.sets {
+			if inst.sets[name] == nil {
+				inst.retired[name] = us
+			}
+		}
+		for name, us := range old.retired {
+			if inst.sets[name] == nil {
+				inst.retired[name] = us
+			}
+		}
+	}
+	inst.handler = reqid.Middleware(inst.trustForwarding(inst.routes()))
+	return inst, nil
+}
+
+// all is every set with uploads to look after: the configured ones and the retired.
+func (inst *instance) all() []*uploadSet {
+	all := slices.Clone(inst.order)
+	for _, us := range inst.retired {
+		all = append(all, us)
+	}
+	return all
+}
+
+func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *instance) (*uploadSet, error) {
+	if prev != nil && sameSet(prev.set, set) && sameServing(old.cfg, cfg) {
+		return prev, nil
+	}
 	log := s.log.Named(set.Name)
-	dataDir := filepath.Join(s.cfg.DataDir, set.Name)
-	store, err := diskstore.New(diskstore.Options{
+	dataDir := filepath.Join(cfg.DataDir, set.Name)
+	opts := diskstore.Options{
 		Dir: dataDir, Set: set.Name, Expire: set.ExpireAfter, FileMode: set.FileMode, MaxSize: set.MaxSize, Log: log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	dest, err := placement.OpenDir(set.Destination, set.FileMode, set.DirMode)
-	if err != nil {
-		return nil, fmt.Errorf("destination: %w", err)
+	store := s.stores[set.Name]
+	if store == nil {
+		var err error
+		if store, err = diskstore.New(opts); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		s.stores[set.Name] = store
+	} else {
+		store.Retune(opts)
 	}
-	if links, err := dest.Links(dataDir); err == nil && !links {
-		log.Warn("PlacementCopies", "destination", set.Destination, "data_dir", s.cfg.DataDir,
-			"why", "different file systems: every finished upload is copied into place instead of linked; put both on one file system")
+	var dest *placement.Dir
+	if prev != nil && prev.set.Destination == set.Destination && prev.set.FileMode == set.FileMode && prev.set.DirMode == set.DirMode {
+		dest = prev.dest
+	} else {
+		var err error
+		if dest, err = placement.OpenDir(set.Destination, set.FileMode, set.DirMode); err != nil {
+			return nil, fmt.Errorf("destination: %w", err)
+		}
+		s.dests = append(s.dests, dest)
+		if links, err := dest.Links(dataDir); err == nil && !links {
+			log.Warn("PlacementCopies", "destination", set.Destination, "data_dir", cfg.DataDir,
+				"why", "different file systems: every finished upload is copied into place instead of linked; put both on one file system")
+		}
 	}
 	us := &uploadSet{set: set, store: store, dest: dest}
 	us.hooks = &hooks.Set{Set: set, Store: store, Placer: dest, Log: log, Events: s.metrics.event}
@@ -96,7 +175,11 @@ func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
 	// In-process lock with prompt hand-off: a new request for an upload makes the
 	// holder stop at once (tusd's filelocker would poll every 2 s). Swappable for a
 	// distributed lock through this one call.
-	us.locker = handoffLocker{inner: memorylocker.New()}
+	us.locker = s.lockers[set.Name]
+	if us.locker == nil {
+		us.locker = handoffLocker{inner: memorylocker.New()}
+		s.lockers[set.Name] = us.locker
+	}
 	composer.UseLocker(us.locker)
 
 	cors := handler.DefaultCorsConfig
@@ -104,7 +187,7 @@ func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
 	cors.AllowHeaders += ", Upload-Checksum"
 	tc := handler.Config{
 		StoreComposer: composer,
-		BasePath:      s.cfg.PublicURL + "/uploads/" + set.Name + "/",
+		BasePath:      cfg.PublicURL + "/uploads/" + set.Name + "/",
 		// The set's size rule is enforced by the creation hook, which can say which
 		// set and which rule; tusd's own check would answer first with neither.
 		MaxSize: 0,
@@ -118,7 +201,7 @@ func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
 		// thousands of idle goroutines.
 		GracefulRequestCompletionTimeout: 100 * time.Millisecond,
 		AcquireLockTimeout:               lockTimeout,
-		NetworkTimeout:                   s.cfg.NetworkTimeout,
+		NetworkTimeout:                   cfg.NetworkTimeout,
 		// Forwarding headers reach tusd only from trusted proxies (trustForwarding),
 		// so its Location agrees with the URLs built in baseURL.
 		RespectForwardedHeaders: true,
@@ -138,14 +221,23 @@ func (s *Server) openSet(set *sets.Set) (*uploadSet, error) {
 		}
 		return resp, changes, err
 	}
+	var err error
 	if us.tus, err = handler.NewUnroutedHandler(tc); err != nil {
 		return nil, err
+	}
+	if prev != nil {
+		// tusd's counters of the set go on from where they were, not from zero.
+		us.tus.Metrics = prev.tus.Metrics
 	}
 	return us, nil
 }
 
-// Handler is the whole HTTP surface.
-func (s *Server) Handler() http.Handler { return reqid.Middleware(s.trustForwarding(s.router)) }
+// Handler is the whole HTTP surface, as the current config has it.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.current.Load().handler.ServeHTTP(w, r)
+	})
+}
 
 // Serve serves on ln until ctx is done, then shuts down: it stops accepting, cuts
 // in-flight uploads (which keep what they received) and waits for handlers, up to
@@ -162,15 +254,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	go s.janitor(ctx)
-	s.log.Info("Serving", "url", "http://"+ln.Addr().String(), "sets", len(s.order))
+	s.log.Info("Serving", "url", "http://"+ln.Addr().String(), "sets", len(s.current.Load().order))
 
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	s.log.Info("ShuttingDown", "timeout", s.cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	timeout := s.current.Load().cfg.ShutdownTimeout
+	s.log.Info("ShuttingDown", "timeout", timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	stopped := make(chan struct{})
 	go s.inFlight.cutAll(stopped)
@@ -178,7 +271,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	close(stopped)
 	if err != nil {
 		srv.Close()
-		return fmt.Errorf("shutdown (shutdown_timeout %s): %w", s.cfg.ShutdownTimeout, err)
+		return fmt.Errorf("shutdown (shutdown_timeout %s): %w", timeout, err)
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -188,9 +281,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close releases the sets' destinations.
 func (s *Server) Close() {
-	for _, us := range s.order {
-		us.dest.Close()
+	for _, d := range s.dests {
+		d.Close()
 	}
 }
 
-func (s *Server) set(r *http.Request) *uploadSet { return s.sets[mux.Vars(r)["set"]] }
+// set is the set a request names, retired or not.
+func (inst *instance) set(r *http.Request) *uploadSet {
+	name := mux.Vars(r)["set"]
+	if us := inst.sets[name]; us != nil {
+		return us
+	}
+	return inst.retired[name]
+}

@@ -33,7 +33,7 @@ import (
 //
 // It also makes POST and PATCH requests cuttable (see handoff.go): by the lock hand-off,
 // and by shutdown.
-func (s *Server) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
+func (s *instance) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var created *string
 		var c *cutter
@@ -127,7 +127,7 @@ func (s *Server) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 
 // responded logs creations and terminations, and counts error responses, now that
 // the status is known.
-func (s *Server) responded(us *uploadSet, r *http.Request, tw *tusWriter, created *string) {
+func (s *instance) responded(us *uploadSet, r *http.Request, tw *tusWriter, created *string) {
 	log := us.hooks.Log.With("set", us.set.Name, "request_id", reqid.From(r.Context()))
 	switch {
 	case tw.status == http.StatusCreated && created != nil:
@@ -160,7 +160,7 @@ func noteCreated(ctx context.Context, id string) {
 }
 
 // uploadURL is the URL of an upload, as tusd's Location gives it.
-func (s *Server) uploadURL(r *http.Request, us *uploadSet, id string) string {
+func (s *instance) uploadURL(r *http.Request, us *uploadSet, id string) string {
 	return s.baseURL(r) + "/uploads/" + us.set.Name + "/" + id
 }
 
