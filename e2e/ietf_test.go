@@ -28,13 +28,7 @@ func ietf(t *testing.T, method, u string, body []byte, header map[string]string)
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	res, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, u, err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res, string(b)
+	return roundTrip(t, req)
 }
 
 func TestIETFDraftUploads(t *testing.T) {

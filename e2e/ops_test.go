@@ -46,13 +46,7 @@ func send(t *testing.T, method, url, host string, body []byte, header map[string
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	res, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res, string(b)
+	return roundTrip(t, req)
 }
 
 // apiURL is the url the status API gives for the upload at uploadURL.
@@ -617,17 +611,12 @@ func TestReadOnlyDestinationIsToldAndRetried(t *testing.T) {
 	dest := filepath.Join(dir, "uploads", "files")
 	tinyFS(t, dest, "8m")
 	s := startServerIn(t, dir, baseConfig+defaultSets)
-	remount := func(opt string) {
-		t.Helper()
-		if out, err := exec.Command("mount", "-o", "remount,"+opt, dest).CombinedOutput(); err != nil {
-			t.Fatalf("remount %s: %v: %s", opt, err, out)
-		}
-	}
+	t.Cleanup(func() { exec.Command("mount", "-o", "remount,rw", dest).Run() })
 	data := randomBytes(t, 1<<20)
 	res, _ := create(t, s.URL+"/uploads/files/", "ro.bin", int64(len(data)))
 	url := res.Header.Get("Location")
 
-	remount("ro")
+	remount(t, dest, "ro")
 	res, body := patch(t, url, 0, data)
 	const told = `set "files": could not place the file: the destination is read-only`
 	if res.StatusCode < 500 || !strings.Contains(body, told) {
@@ -652,7 +641,7 @@ func TestReadOnlyDestinationIsToldAndRetried(t *testing.T) {
 		t.Fatalf("read-only destination holds %v", got)
 	}
 
-	remount("rw")
+	remount(t, dest, "rw")
 	res, _ = do(t, http.MethodHead, url, nil, nil)
 	if got := res.Header.Get("Upload-Offset"); got != strconv.Itoa(len(data)-1) {
 		t.Fatalf("HEAD after the failure: Upload-Offset %s, want %d (all but the last byte)", got, len(data)-1)

@@ -42,9 +42,15 @@ func do(t *testing.T, method, url string, body io.Reader, header map[string]stri
 	if b, ok := body.(*bytes.Reader); ok {
 		req.ContentLength = int64(b.Len())
 	}
+	return roundTrip(t, req)
+}
+
+// roundTrip sends req and reads the whole response.
+func roundTrip(t *testing.T, req *http.Request) (*http.Response, string) {
+	t.Helper()
 	res, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
