@@ -33,6 +33,7 @@ type Config struct {
 	DirMode        os.FileMode // of directories the server creates; default 0755
 	DataDirAt      hcl.Range   // where data_dir is written (or the file's start), for probes
 	Sets           []*Set      // in file order
+	Notify         []*Notify   // notify blocks, in file order
 }
 
 var rootSchema = &hcl.BodySchema{
@@ -50,7 +51,10 @@ var rootSchema = &hcl.BodySchema{
 		{Name: "file_mode"},
 		{Name: "dir_mode"},
 	},
-	Blocks: []hcl.BlockHeaderSchema{{Type: "set", LabelNames: []string{"name"}}},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "set", LabelNames: []string{"name"}},
+		{Type: "notify", LabelNames: []string{"name"}},
+	},
 }
 
 // Load reads and decodes a config file. It reports every problem it finds, each with a
@@ -188,10 +192,11 @@ func (d *decoder) config(body hcl.Body, filename string) *Config {
 	if !declaresSet(body) && len(d.broken) == 0 {
 		d.add(errorAt(fileStart(filename), `no set blocks: a config needs at least one set, like set "files" { extensions = documents }`))
 	}
-	sets := d.sets(content.Blocks, cfg, maxSizeOK, attrs["uploads_default_dest"])
+	sets := d.sets(content.Blocks.OfType("set"), cfg, maxSizeOK, attrs["uploads_default_dest"])
 	d.checkDestinations(cfg, attrs["data_dir"], dataDirOK, sets)
 	for _, s := range sets {
 		cfg.Sets = append(cfg.Sets, s.Set)
 	}
+	cfg.Notify = d.notifies(content.Blocks.OfType("notify"), cfg.Sets)
 	return cfg
 }
