@@ -123,7 +123,7 @@ func (rc *receiver) requests() []request {
 func ok(int, http.ResponseWriter, *http.Request) {}
 
 // open opens an outbox in dir that is closed when the test ends.
-func open(t *testing.T, path string, log hclog.Logger, targets ...Target) *Outbox {
+func open(t testing.TB, path string, log hclog.Logger, targets ...Target) *Outbox {
 	t.Helper()
 	o, err := Open(path, targets, log)
 	if err != nil {
