@@ -126,7 +126,7 @@ func Open(path string, targets []Target, log hclog.Logger) (*Outbox, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
-			err = errors.New("locked by another process")
+			err = errors.New("in use by another outbox (another uploadsets on this data_dir?)")
 		}
 		return nil, fmt.Errorf("notify: open outbox %s: %w", path, err)
 	}

@@ -544,7 +544,7 @@ func TestOpen(t *testing.T) {
 	t.Run("locked", func(t *testing.T) {
 		path := filepath.Join(dir, "locked.db")
 		open(t, path, nil)
-		if _, err := Open(path, nil, nil); err == nil || !strings.Contains(err.Error(), "locked by another process") {
+		if _, err := Open(path, nil, nil); err == nil || !strings.Contains(err.Error(), "in use by another outbox") {
 			t.Errorf("second Open: %v", err)
 		}
 	})
