@@ -35,6 +35,7 @@ type Config struct {
 	LogLevel       string      // log { level }: trace, debug, info (default), warn, error
 	LogFormat      string      // log { format }: text (default) or json
 	Sets           []*Set      // in file order
+	Notify         []*Notify   // notify blocks, in file order
 }
 
 var rootSchema = &hcl.BodySchema{
@@ -55,6 +56,7 @@ var rootSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "set", LabelNames: []string{"name"}},
 		{Type: "log"},
+		{Type: "notify", LabelNames: []string{"name"}},
 	},
 }
 
@@ -201,5 +203,6 @@ func (d *decoder) config(body hcl.Body, filename string) *Config {
 	for _, s := range sets {
 		cfg.Sets = append(cfg.Sets, s.Set)
 	}
+	cfg.Notify = d.notifies(content.Blocks.OfType("notify"), cfg.Sets)
 	return cfg
 }

@@ -57,6 +57,7 @@ func TestDiagnosticsGolden(t *testing.T) {
 		"modes, proxies": {"modes"},
 		"log":            {"log"},
 		"no sets":        {"no_sets"},
+		"notify":         {"notify"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
