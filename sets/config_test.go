@@ -56,6 +56,7 @@ func TestDiagnosticsGolden(t *testing.T) {
 		"destinations":   {"destinations"},
 		"modes, proxies": {"modes"},
 		"no sets":        {"no_sets"},
+		"auth blocks":    {"auth"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
