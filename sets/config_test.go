@@ -58,6 +58,7 @@ func TestDiagnosticsGolden(t *testing.T) {
 		"log":            {"log"},
 		"no sets":        {"no_sets"},
 		"notify":         {"notify"},
+		"auth blocks":    {"auth"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

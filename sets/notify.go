@@ -30,8 +30,8 @@ type Notify struct {
 // NotifyEvents are the event types a notify block may ask for.
 var NotifyEvents = []string{"upload.created", "upload.placed", "upload.rejected", "upload.terminated", "upload.expired"}
 
-// minKeyLen is the shortest key accepted: Standard Webhooks asks for 24 to 64 bytes.
-const minKeyLen = 24
+// minWebhookKey is the shortest key accepted: Standard Webhooks asks for 24 to 64 bytes.
+const minWebhookKey = 24
 
 var notifySchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
@@ -74,7 +74,7 @@ func (d *decoder) notify(b *hcl.Block, name string, sets []*Set) *Notify {
 	attrs := content.Attributes
 	n := &Notify{Name: name, Timeout: 10 * time.Second, MaxAge: 72 * time.Hour}
 	d.notifyURL(attrs["url"], &n.URL)
-	d.secret(attrs["secret_file"], &n.Key)
+	d.webhookSecret(attrs["secret_file"], &n.Key)
 	var setNames []string
 	for _, s := range sets {
 		setNames = append(setNames, s.Name)
@@ -114,7 +114,7 @@ func (d *decoder) notifyURL(attr *hcl.Attribute, dst *string) bool {
 }
 
 // secret reads a Standard Webhooks secret, "whsec_" and a base64 key, from a file.
-func (d *decoder) secret(attr *hcl.Attribute, dst *[]byte) bool {
+func (d *decoder) webhookSecret(attr *hcl.Attribute, dst *[]byte) bool {
 	s, ok := d.str(attr)
 	if !ok {
 		return false
@@ -145,7 +145,7 @@ func (d *decoder) secret(attr *hcl.Attribute, dst *[]byte) bool {
 	if err != nil {
 		return fail(fmt.Sprintf(`secret_file %s: what follows "whsec_" is not standard base64: %s`, path, howTo))
 	}
-	if len(key) < minKeyLen {
+	if len(key) < minWebhookKey {
 		return fail(fmt.Sprintf("secret_file %s holds a %d-byte key, too short to sign with: %s", path, len(key), howTo))
 	}
 	*dst = key

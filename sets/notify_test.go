@@ -96,7 +96,7 @@ func TestParseNotifySecret(t *testing.T) {
 			WriteDiagnostics(&out, diags)
 			got := strings.ReplaceAll(out.String(), dir, "$DIR")
 			if tt.want == "" {
-				if got != "" || len(cfg.Notify) != 1 || len(cfg.Notify[0].Key) < minKeyLen {
+				if got != "" || len(cfg.Notify) != 1 || len(cfg.Notify[0].Key) < minWebhookKey {
 					t.Fatalf("want the key accepted, got %q", got)
 				}
 				return

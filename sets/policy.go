@@ -27,6 +27,9 @@ type Set struct {
 	// DestinationAt is where the destination comes from in the config (the set's
 	// destination, uploads_default_dest or the set's label), for problems found at start.
 	DestinationAt hcl.Range
+	// Auth, when not nil, makes the set's uploads (and, unless PublicFiles, its files)
+	// need a token signed with Auth.Key.
+	Auth *Auth
 }
 
 // Rule names the part of a set's policy an upload failed.

@@ -23,6 +23,7 @@ var setSchema = &hcl.BodySchema{
 		{Name: "file_mode"},
 		{Name: "dir_mode"},
 	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "auth"}},
 }
 
 // setName keeps set names usable as one URL path segment and one directory name.
@@ -113,6 +114,7 @@ func (d *decoder) set(b *hcl.Block, name string, label hcl.Range, cfg *Config, m
 	d.duration(attrs["expire_after"], &s.ExpireAfter)
 	d.mode(attrs["file_mode"], 0o600, &s.FileMode)
 	d.mode(attrs["dir_mode"], 0o700, &s.DirMode)
+	s.Auth = d.auth(content.Blocks, name)
 	return decl
 }
 

@@ -42,6 +42,13 @@ func (c *Config) WriteSummary(w io.Writer) {
 		if s.FileMode != c.FileMode || s.DirMode != c.DirMode {
 			line("  ", "file_mode", fmt.Sprintf("%#o (directories %#o)", s.FileMode, s.DirMode))
 		}
+		if s.Auth != nil {
+			files := "files need a token"
+			if s.Auth.PublicFiles {
+				files = "files public"
+			}
+			line("  ", "auth", "HS256 token required ("+files+")")
+		}
 	}
 	io.WriteString(w, b.String())
 }

@@ -24,6 +24,8 @@ const usage = `usage: uploadsets <command> [flags]
 commands:
   serve   [-config config.hcl]   run the server
   check   [-config config.hcl]   validate the config and print a summary of its sets
+  token   -set NAME [-sub ID] [-ttl 1h] [-max-size 10MiB] [-folder F] [-name N] [-config config.hcl]
+                                 print an upload token for a set with an auth block
   version                        print the version
 `
 
@@ -38,6 +40,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return serve(ctx, args[1:], stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "token":
+		return token(args[1:], stdout, stderr)
 	case "version":
 		return versionCmd(args[1:], stdout, stderr)
 	case "-version", "--version":

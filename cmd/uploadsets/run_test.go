@@ -22,6 +22,13 @@ func TestSubcommandFlags(t *testing.T) {
 		"version, bad flag":  {[]string{"version", "-x"}, 2, []string{"-x"}},
 		"check, an argument": {[]string{"check", "config.hcl"}, 2, []string{`unexpected argument "config.hcl"`}},
 		"version, argument":  {[]string{"version", "now"}, 2, []string{`unexpected argument "now"`}},
+		"token -h":           {[]string{"token", "-h"}, 0, []string{"usage: uploadsets token -set NAME", "-max-size", "-folder"}},
+		"token, bad flag":    {[]string{"token", "-x"}, 2, []string{"-x", "-set"}},
+		"token without -set": {[]string{"token", "-config", "nowhere.hcl"}, 2, []string{"-set is required"}},
+		"token, bad ttl":     {[]string{"token", "-set", "a", "-ttl", "-1h"}, 2, []string{"-ttl must be more than 0"}},
+		"token, bad size":    {[]string{"token", "-set", "a", "-max-size", "lots"}, 2, []string{`-max-size: invalid size "lots"`}},
+		"token, zero size":   {[]string{"token", "-set", "a", "-max-size", "0"}, 2, []string{"-max-size must be more than 0"}},
+		"token, argument":    {[]string{"token", "-set", "a", "extra"}, 2, []string{`unexpected argument "extra"`}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
