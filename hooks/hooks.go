@@ -6,15 +6,18 @@ package hooks
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
 
+	"github.com/uploadsets/uploadsets/internal/auth"
 	"github.com/uploadsets/uploadsets/internal/crashpoint"
 	"github.com/uploadsets/uploadsets/internal/diskstore"
 	"github.com/uploadsets/uploadsets/internal/placement"
@@ -46,6 +49,9 @@ type Set struct {
 	Log    hclog.Logger
 	// Events, when set, is told what happened to each upload (metrics).
 	Events func(set string, o Outcome)
+	// Announce, when set, durably queues the news of an upload's outcome for the app
+	// (notifications); the client is answered only once it has returned.
+	Announce func(ctx context.Context, a Announcement) error
 }
 
 // Event names an outcome worth counting.
@@ -107,12 +113,60 @@ func (h *Set) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.Fil
 		changes.MetaData = meta
 	}
 	name := ClientName(meta)
-	if err := h.Set.Admit(name, ev.Upload.Size); err != nil {
+	policy := h.Set
+	claims, granted := auth.Granted(ev.Context)
+	if granted {
+		var err error
+		if name, changes.Storage, policy, err = h.grant(claims, name); err != nil {
+			return handler.HTTPResponse{}, handler.FileInfoChanges{}, responseError(err)
+		}
+	}
+	if err := policy.Admit(name, ev.Upload.Size); err != nil {
 		h.emit(Outcome{Event: EventRefused})
-		h.event(ev.Context, "UploadRefused", "name", Quote(name), "size", ev.Upload.Size, "reason", err)
+		h.event(ev.Context, "UploadRefused", "name", Quote(name), "size", ev.Upload.Size, "owner", claims.Subject, "reason", err)
 		return handler.HTTPResponse{}, handler.FileInfoChanges{}, responseError(err)
 	}
 	return handler.HTTPResponse{}, changes, nil
+}
+
+// grant applies an upload token's claims, as Flask-Uploads' save(folder=, name=)
+// does: the name it gives replaces the client's (one ending in "." keeps the client's
+// extension), its folder is made safe segment by segment, and its max_size lowers the
+// set's. What the store must keep comes back as FileInfo.Storage hints.
+func (h *Set) grant(c auth.Claims, clientName string) (name string, hints map[string]string, policy *sets.Set, err error) {
+	name, policy = clientName, h.Set
+	hints = map[string]string{}
+	if c.Subject != "" {
+		hints[diskstore.OwnerKey] = c.Subject
+	}
+	if c.Name != "" {
+		name = c.Name
+		if strings.HasSuffix(name, ".") {
+			name = strings.TrimSuffix(name, ".")
+			if ext := sets.Ext(clientName); ext != "" {
+				name += "." + ext
+			}
+		}
+		hints[diskstore.RenameKey] = name
+	}
+	if c.Folder != "" {
+		var segs []string
+		for _, seg := range strings.Split(c.Folder, "/") {
+			safe, err := sets.SafeName(seg)
+			if err != nil {
+				return "", nil, nil, handler.NewError("ERR_TOKEN_INVALID", fmt.Sprintf("set %q: the upload token's folder %q has no usable name in it", h.Set.Name, c.Folder), http.StatusBadRequest)
+			}
+			segs = append(segs, safe)
+		}
+		hints[diskstore.FolderKey] = strings.Join(segs, "/")
+	}
+	if c.MaxSize > 0 && (h.Set.MaxSize <= 0 || c.MaxSize < h.Set.MaxSize) {
+		lowered := *h.Set
+		lowered.MaxSize = c.MaxSize
+		policy = &lowered
+		hints[diskstore.LimitKey] = strconv.FormatInt(c.MaxSize, 10)
+	}
+	return name, hints, policy, nil
 }
 
 // PreFinish places a finished upload and tells the client its final name (the server
@@ -158,7 +212,11 @@ func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 	if !rec.Unplaced() {
 		return "", handler.ErrUploadNotFinished
 	}
-	safe, err := sets.SafeName(ClientName(rec.MetaData))
+	given := ClientName(rec.MetaData)
+	if rec.Rename != "" {
+		given = rec.Rename
+	}
+	safe, err := sets.SafeName(given)
 	if err != nil {
 		// Admit let it in, so the name was usable then; nothing to place now.
 		return "", err
@@ -170,11 +228,21 @@ func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 	name, err = h.Placer.Place(placement.Request{
 		Src:      h.Store.DataPath(id),
 		Names:    h.Set.Candidates(safe, id),
+		Folder:   rec.Folder,
 		Intended: rec.Intended,
 		Intend:   func(name string) error { return h.Store.Intend(id, name) },
 	})
 	if err == nil {
 		crashpoint.At("placed") // linked or copied into place, not yet recorded
+		// The app is told before the record says placed, so that no outcome a
+		// client learns of is missing from the outbox; a crash in between tells
+		// it again (the same event, the same webhook-id) when placement is redone.
+		if err = h.announce(ctx, EventPlaced, rec, name, ""); err != nil {
+			if uerr := h.Placer.Unplace(name); uerr != nil {
+				h.Log.Error("UnplaceFailed", "id", id, "name", name, "error", uerr)
+			}
+			return "", err
+		}
 		err = h.Store.MarkPlaced(id, name)
 		if err != nil {
 			// Not recorded, so not placed: a client told of the failure must find
@@ -216,6 +284,13 @@ func (h *Set) checkContent(ctx context.Context, id, safe string) error {
 		return nil
 	}
 	perr := h.Set.ContentMismatch(safe, ext, detected)
+	rec, err := h.Store.Record(id)
+	if err != nil {
+		return err
+	}
+	if err := h.announce(ctx, EventRejected, rec, safe, perr.Error()); err != nil {
+		return err
+	}
 	if err := h.Store.Reject(id, perr.Error()); err != nil {
 		return err
 	}
@@ -228,15 +303,46 @@ func (h *Set) checkContent(ctx context.Context, id, safe string) error {
 // server under /files/<set>/ (base is this server's URL as the client knows it).
 func (h *Set) FileURL(base, name string) string {
 	if h.Set.URL != "" {
-		return h.Set.URL + url.PathEscape(name)
+		return h.Set.URL + escapePath(name)
 	}
-	return base + "/files/" + h.Set.Name + "/" + url.PathEscape(name)
+	return base + "/files/" + h.Set.Name + "/" + escapePath(name)
+}
+
+// escapePath escapes each segment of a placed name ("2026/May report.pdf"); the
+// slashes between folders stay.
+func escapePath(name string) string {
+	segs := strings.Split(name, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
 }
 
 func (h *Set) emit(o Outcome) {
 	if h.Events != nil {
 		h.Events(h.Set.Name, o)
 	}
+}
+
+// Announcement is what the app is told of an upload's outcome (see Set.Announce).
+type Announcement struct {
+	Event  Event // EventPlaced or EventRejected
+	Record diskstore.Record
+	Name   string // the placed name (folder/name), or the name a rejected upload had
+	Reason string // why it was rejected
+}
+
+// announce tells the app, through Announce, before the client learns the outcome;
+// its error is what the client is told instead.
+func (h *Set) announce(ctx context.Context, ev Event, rec diskstore.Record, name, reason string) error {
+	if h.Announce == nil {
+		return nil
+	}
+	if err := h.Announce(ctx, Announcement{Event: ev, Record: rec, Name: name, Reason: reason}); err != nil {
+		h.Log.Error("NotifyFailed", "id", rec.ID, "event", string(ev), "error", err)
+		return diskstore.Failure(h.Set.Name, "could not record the event for the app", "data directory", err)
+	}
+	return nil
 }
 
 // event logs what happened to an upload, with what an operator looks for in every

@@ -95,6 +95,10 @@ func (s *Store) sweepUpload(id string) bool {
 	if !s.expired(rec) {
 		return false
 	}
+	// A finished upload's record only ends its stay; an unfinished one is gone.
+	if rec.ID != "" && rec.State != Placed && rec.State != Rejected && s.tell(Expired, rec) != nil {
+		return false // told next sweep
+	}
 	s.remove(s.binPath(id))
 	s.remove(s.infoPath(id))
 	s.log.Info("UploadExpired", "id", id, "state", string(rec.State), "offset", rec.Offset, "size", rec.Size)

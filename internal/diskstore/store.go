@@ -66,7 +66,12 @@ type Record struct {
 	Intended string `json:",omitempty"`
 	Reason   string `json:",omitempty"` // why it was rejected, in words for the client
 	// Limit is the most the upload may reach while its length is unknown.
-	Limit   int64 `json:",omitempty"`
+	Limit int64 `json:",omitempty"`
+	// Owner is who created it (an upload token's sub); Folder and Rename say where
+	// it goes and under what name, when its token said so.
+	Owner   string `json:",omitempty"`
+	Folder  string `json:",omitempty"`
+	Rename  string `json:",omitempty"`
 	Created time.Time
 	// Activity is when the upload last changed: its last byte written, or its
 	// placement or rejection. Expiry counts from it.
@@ -153,9 +158,10 @@ func forSet(e handler.Error, set string) error {
 
 // Store is a tusd DataStore in one directory, for one upload set.
 type Store struct {
-	dir  string
-	set  string // the set's name, for the errors clients see
-	tune atomic.Pointer[tuning]
+	dir     string
+	set     string // the set's name, for the errors clients see
+	tune    atomic.Pointer[tuning]
+	changed func(kind string, rec Record) error
 	log  hclog.Logger
 	now  func() time.Time
 
@@ -193,11 +199,27 @@ type Options struct {
 	// max_size); one created with a lower limit keeps to that (see LimitKey).
 	MaxSize int64
 	Log     hclog.Logger
+	// Changed, when set, is told of an upload created, terminated or expired, before
+	// the client is answered (and before its data is removed). If it fails, the
+	// change does not happen: creation and termination fail, expiry waits.
+	Changed func(kind string, rec Record) error
 }
 
-// LimitKey is the FileInfo.Storage key through which the creation hook gives an
-// upload a lower limit than the set's (a token's max_size).
-const LimitKey = "uploadsets.limit"
+// The FileInfo.Storage keys through which the creation hook hands the store what it
+// keeps of an upload beyond tus's FileInfo.
+const (
+	LimitKey  = "uploadsets.limit"  // a lower limit than the set's (a token's max_size)
+	OwnerKey  = "uploadsets.owner"  // Record.Owner
+	FolderKey = "uploadsets.folder" // Record.Folder
+	RenameKey = "uploadsets.rename" // Record.Rename
+)
+
+// Event kinds the store reports through Options.Changed.
+const (
+	Created    = "created"
+	Terminated = "terminated"
+	Expired    = "expired"
+)
 
 // New opens (creating if needed) a store.
 func New(o Options) (*Store, error) {
@@ -205,7 +227,7 @@ func New(o Options) (*Store, error) {
 	if err := durable.MkdirAll(o.Dir, 0o750); err != nil {
 		return nil, err
 	}
-	s := &Store{dir: o.Dir, set: o.Set, log: o.Log, now: time.Now, writing: map[string]int{}}
+	s := &Store{dir: o.Dir, set: o.Set, log: o.Log, now: time.Now, writing: map[string]int{}, changed: o.Changed}
 	s.Retune(o)
 	return s, nil
 }
@@ -235,8 +257,10 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	if l, err := strconv.ParseInt(info.Storage[LimitKey], 10, 64); err == nil && l > 0 && (limit <= 0 || l < limit) {
 		limit = l
 	}
+	hints := info.Storage
 	info.Storage = map[string]string{"Type": "uploadsets-disk", "Path": s.binPath(info.ID), "InfoPath": s.infoPath(info.ID)}
-	rec := Record{FileInfo: info, Limit: limit, Created: s.now().UTC()}
+	rec := Record{FileInfo: info, Limit: limit, Created: s.now().UTC(),
+		Owner: hints[OwnerKey], Folder: hints[FolderKey], Rename: hints[RenameKey]}
 
 	f, err := os.OpenFile(s.binPath(info.ID), os.O_CREATE|os.O_EXCL|os.O_WRONLY, s.t().fileMode)
 	if err != nil {
@@ -247,6 +271,11 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	}
 	if err := s.createRecord(rec); err != nil {
 		os.Remove(s.binPath(info.ID))
+		return nil, err
+	}
+	if err := s.tell(Created, rec); err != nil {
+		os.Remove(s.binPath(info.ID))
+		os.Remove(s.infoPath(info.ID))
 		return nil, err
 	}
 	return &upload{store: s, rec: rec}, nil
@@ -526,6 +555,18 @@ func (s *Store) changeState(id string, c stateChange) error {
 	}
 	if err != nil {
 		return s.internal("ChangeState", id, err)
+	}
+	return nil
+}
+
+// tell reports a change through Options.Changed; its error is what the client is told.
+func (s *Store) tell(kind string, rec Record) error {
+	if s.changed == nil {
+		return nil
+	}
+	if err := s.changed(kind, rec); err != nil {
+		s.log.Error("NotifyFailed", "id", rec.ID, "event", kind, "error", err)
+		return Failure(s.set, "could not record the event for the app", "data directory", err)
 	}
 	return nil
 }

@@ -163,6 +163,9 @@ func (u *upload) Terminate(ctx context.Context) error {
 	if u.rec.State == Placed {
 		return forSet(ErrPlacedFile, u.store.set)
 	}
+	if err := u.store.tell(Terminated, u.rec); err != nil {
+		return err
+	}
 	for _, p := range []string{u.store.binPath(u.rec.ID), u.store.infoPath(u.rec.ID)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return u.store.internal("Terminate", u.rec.ID, err)

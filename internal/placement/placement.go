@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"iter"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -31,6 +32,10 @@ type Request struct {
 	Src string
 	// Names are the candidates, in order of preference; the same on every attempt.
 	Names iter.Seq[string]
+	// Folder, when not empty, is a relative path of safe components inside the
+	// destination (an upload token's folder): the file goes there, and the names
+	// returned are relative to the destination ("2026/cat.png").
+	Folder string
 	// Intended is the name an earlier copy announced through Intend, if any.
 	Intended string
 	// Intend durably records, before a copy is linked into place, the name it is
@@ -44,7 +49,8 @@ type Dir struct {
 	path     string
 	root     *os.Root
 	fileMode os.FileMode
-	dev      uint64 // the destination's file system
+	dirMode  os.FileMode // of the folders it makes
+	dev      uint64      // the destination's file system
 
 	// Names are reserved case-insensitively, so that a destination can be copied to
 	// macOS or Windows, where CAT.PNG and cat.png are one file. The file system
@@ -52,8 +58,9 @@ type Dir struct {
 	// (read once, then kept up to date), and mu makes checking it and linking one
 	// step. It assumes this process is the only one placing files here, as it is
 	// for a local destination.
-	mu    sync.Mutex
-	taken map[string]struct{} // nil until first needed
+	mu     sync.Mutex
+	taken  map[string]struct{} // folded paths relative to the destination
+	loaded map[string]bool     // the folders whose names are in taken
 }
 
 // OpenDir opens (creating if needed, with dirMode) a destination whose placed files
@@ -70,7 +77,8 @@ func OpenDir(path string, fileMode, dirMode os.FileMode) (*Dir, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dir{path: path, root: root, fileMode: fileMode, dev: st.Dev}, nil
+	return &Dir{path: path, root: root, fileMode: fileMode, dirMode: dirMode, dev: st.Dev,
+		taken: map[string]struct{}{}, loaded: map[string]bool{}}, nil
 }
 
 // Root is the destination, for reading placed files without leaving it.
@@ -112,16 +120,71 @@ func (d *Dir) Place(req Request) (string, error) {
 			return "", err
 		}
 	}
-	if st.Dev == d.dev {
-		return d.link(req.Src, req.Names)
+	names := req.Names
+	if req.Folder != "" {
+		for _, seg := range strings.Split(req.Folder, "/") {
+			if !safeComponent(seg) {
+				return "", fmt.Errorf("placement: unsafe folder %q", req.Folder)
+			}
+		}
+		if err := d.mkdirs(req.Folder); err != nil {
+			return "", err
+		}
+		names = func(yield func(string) bool) {
+			for n := range req.Names {
+				if strings.Contains(n, "/") || !yield(req.Folder+"/"+n) {
+					return
+				}
+			}
+		}
 	}
+	if st.Dev == d.dev {
+		return d.link(req.Src, names)
+	}
+	req.Names = names
 	return d.copy(req, st.Size)
+}
+
+// mkdirs makes folder and its parents inside the destination, with dirMode exactly,
+// each synced into its parent.
+func (d *Dir) mkdirs(folder string) error {
+	segs := strings.Split(folder, "/")
+	for i := range segs {
+		dir := strings.Join(segs[:i+1], "/")
+		err := d.root.Mkdir(dir, d.dirMode)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err == nil {
+			err = d.root.Chmod(dir, d.dirMode) // the umask applied to Mkdir's mode
+		}
+		if err == nil {
+			err = durable.SyncDir(filepath.Join(d.path, filepath.Dir(dir)))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dirOf is the directory that holds the placed path rel.
+func (d *Dir) dirOf(rel string) string { return filepath.Join(d.path, path.Dir(rel)) }
+
+// checkName accepts a placed path: one safe component, or a folder's and one.
+func checkName(rel string) error {
+	for _, seg := range strings.Split(rel, "/") {
+		if !safeComponent(seg) {
+			return fmt.Errorf("placement: unsafe name %q", rel)
+		}
+	}
+	return nil
 }
 
 func (d *Dir) link(src string, names iter.Seq[string]) (string, error) {
 	for name := range names {
-		if !safeComponent(name) {
-			return "", fmt.Errorf("placement: unsafe name %q", name)
+		if err := checkName(name); err != nil {
+			return "", err
 		}
 		placed, err := d.reserve(name, func() error {
 			// os.Root has no link from outside the root; the name is one checked
@@ -132,7 +195,7 @@ func (d *Dir) link(src string, names iter.Seq[string]) (string, error) {
 			return "", err
 		}
 		if placed {
-			return name, durable.SyncDir(d.path)
+			return name, durable.SyncDir(d.dirOf(name))
 		}
 	}
 	return "", ErrNoFreeName
@@ -145,7 +208,7 @@ func (d *Dir) link(src string, names iter.Seq[string]) (string, error) {
 func (d *Dir) reserve(name string, place func() error, ours func() bool) (bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.loadTaken(); err != nil {
+	if err := d.loadTaken(path.Dir(name)); err != nil {
 		return false, err
 	}
 	key := fold(name)
@@ -164,20 +227,21 @@ func (d *Dir) reserve(name string, place func() error, ours func() bool) (bool, 
 	return true, nil
 }
 
-func (d *Dir) loadTaken() error {
-	if d.taken != nil {
+// loadTaken reads the names in folder ("." for the destination itself) into taken,
+// the first time a name is placed there.
+func (d *Dir) loadTaken(folder string) error {
+	if d.loaded[folder] {
 		return nil
 	}
-	f, err := os.Open(d.path)
+	f, err := d.root.Open(folder)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	taken := map[string]struct{}{}
 	for {
 		names, err := f.Readdirnames(1024)
 		for _, n := range names {
-			taken[fold(n)] = struct{}{}
+			d.taken[fold(path.Join(folder, n))] = struct{}{}
 		}
 		if err == io.EOF {
 			break
@@ -186,7 +250,7 @@ func (d *Dir) loadTaken() error {
 			return err
 		}
 	}
-	d.taken = taken
+	d.loaded[folder] = true
 	return nil
 }
 
@@ -205,8 +269,8 @@ func (d *Dir) copy(req Request, size int64) (string, error) {
 	}
 	defer d.dropTemp(tmp)
 	for name := range req.Names {
-		if !safeComponent(name) {
-			return "", fmt.Errorf("placement: unsafe name %q", name)
+		if err := checkName(name); err != nil {
+			return "", err
 		}
 		placed, err := d.reserve(name, func() error {
 			// The name is announced only when it is free, as far as can be
@@ -223,7 +287,7 @@ func (d *Dir) copy(req Request, size int64) (string, error) {
 			return "", err
 		}
 		if placed {
-			err = durable.SyncDir(d.path)
+			err = durable.SyncDir(d.dirOf(name))
 			crashpoint.At("copy-linked") // the temp copy is in place and still there
 			return name, err
 		}
@@ -241,7 +305,7 @@ func (d *Dir) Unplace(name string) error {
 	d.mu.Lock()
 	delete(d.taken, fold(name))
 	d.mu.Unlock()
-	return durable.SyncDir(d.path)
+	return durable.SyncDir(d.dirOf(name))
 }
 
 // RemoveTemps removes the temp files of copies a crash interrupted. Run it only when

@@ -350,3 +350,44 @@ func TestNamesAreReservedWhateverTheirCase(t *testing.T) {
 		seen[f] = n
 	}
 }
+
+func TestPlaceIntoAFolder(t *testing.T) {
+	data, destPath := t.TempDir(), t.TempDir()
+	dest, err := OpenDir(destPath, 0o644, 0o751)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dest.Close()
+	inFolder := func(folder, base string) (string, error) {
+		return dest.Place(Request{Src: writeSrc(t, data, base+folder[:1], base), Names: names(base, 5), Folder: folder})
+	}
+	for _, tc := range []struct{ folder, base, want string }{
+		{"alice/2026", "cat", "alice/2026/cat.png"},
+		{"alice/2026", "CAT", "alice/2026/CAT_1.png"}, // names are per folder, whatever the case
+		{"bob", "cat", "bob/cat.png"},
+	} {
+		got, err := inFolder(tc.folder, tc.base)
+		if err != nil || got != tc.want {
+			t.Errorf("%s/%s: %q, %v; want %q", tc.folder, tc.base, got, err, tc.want)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(destPath, "alice", "2026", "CAT_1.png")); string(b) != "CAT" {
+		t.Errorf("alice/2026/CAT_1.png holds %q", b)
+	}
+	for _, d := range []string{"alice", "alice/2026", "bob"} {
+		if st, _ := os.Stat(filepath.Join(destPath, d)); st.Mode().Perm() != 0o751 {
+			t.Errorf("%s: mode %v, want dir_mode 0751", d, st.Mode().Perm())
+		}
+	}
+	for _, bad := range []string{"../x", "a/../../x", ".hidden", "a//b", "/abs"} {
+		if got, err := inFolder(bad, "x"); err == nil {
+			t.Errorf("folder %q placed as %q", bad, got)
+		}
+	}
+	if err := dest.Unplace("bob/cat.png"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(destPath, "bob", "cat.png")); err == nil {
+		t.Error("Unplace left bob/cat.png")
+	}
+}

@@ -21,6 +21,7 @@ type setInfo struct {
 	MaxSize      int64    `json:"max_size"`
 	URL          string   `json:"url"`
 	Naming       string   `json:"naming"`
+	Auth         bool     `json:"auth"` // uploads need an upload token (Authorization: Bearer)
 }
 
 func (s *instance) apiSets(w http.ResponseWriter, r *http.Request) {
@@ -38,6 +39,7 @@ func (s *instance) apiSets(w http.ResponseWriter, r *http.Request) {
 			MaxSize:      us.set.MaxSize,
 			URL:          us.hooks.FileURL(base, ""),
 			Naming:       string(us.set.Naming),
+			Auth:         us.verifier != nil,
 		}
 		if info.AnyExtension {
 			info.Excluded = us.set.Extensions.List()
@@ -68,6 +70,17 @@ func (s *instance) apiUpload(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such set"})
 		return
 	}
+	if us.verifier != nil {
+		if _, err := s.check(r, us, mux.Vars(r)["id"]); err != nil {
+			var he handler.Error
+			errors.As(err, &he)
+			for k, v := range he.HTTPResponse.Header {
+				w.Header().Set(k, v)
+			}
+			writeJSON(w, he.HTTPResponse.StatusCode, map[string]string{"error": he.ErrorCode, "message": he.Message})
+			return
+		}
+	}
 	rec, err := us.store.Record(mux.Vars(r)["id"])
 	if errors.Is(err, handler.ErrNotFound) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such upload"})
@@ -86,6 +99,16 @@ func (s *instance) apiUpload(w http.ResponseWriter, r *http.Request) {
 		info.State, info.Reason = "rejected", rec.Reason
 	}
 	writeJSON(w, http.StatusOK, info)
+}
+
+// apiPreflight lets apps on other origins send their upload token to the status API.
+func apiPreflight(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET, HEAD")
+	h.Set("Access-Control-Allow-Headers", "Authorization")
+	h.Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

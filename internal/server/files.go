@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"mime"
 	"net/http"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gorilla/mux"
+	"github.com/tus/tusd/v2/pkg/handler"
 )
 
 // inline lists the types a browser may render in place. Anything else (HTML, SVG,
@@ -24,9 +26,16 @@ var inline = map[string]bool{
 // os.Root so that no name can reach outside the destination.
 func (s *instance) serveFile(us *uploadSet) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name, err := url.PathUnescape(mux.Vars(r)["name"])
-		// Dot-files are the placer's temp files, never placed names.
-		if err != nil || name == "" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, `/\`) {
+		if needsToken(us) {
+			if _, err := us.verifier.Verify(r); err != nil {
+				var he handler.Error
+				errors.As(err, &he)
+				writeTusError(w, he)
+				return
+			}
+		}
+		name, ok := servedName(mux.Vars(r)["name"])
+		if !ok {
 			notFound(w, r)
 			return
 		}
@@ -50,9 +59,25 @@ func (s *instance) serveFile(us *uploadSet) http.Handler {
 		if base, _, _ := mime.ParseMediaType(ctype); inline[base] {
 			disposition = "inline"
 		}
-		h.Set("Content-Disposition", attachment(disposition, name))
+		h.Set("Content-Disposition", attachment(disposition, path.Base(name)))
 		http.ServeContent(s.progressDeadline(w), r, "", st.ModTime(), f)
 	})
+}
+
+// servedName is the path below a destination that a /files URL names: one or more
+// segments (an upload token's folders, then the name), each escaped on its own. An
+// empty segment, a dot-segment or a dot-file (the placer's temp files, never placed
+// names) names nothing, and neither does an encoded slash.
+func servedName(raw string) (string, bool) {
+	segs := strings.Split(raw, "/")
+	for i, seg := range segs {
+		s, err := url.PathUnescape(seg)
+		if err != nil || s == "" || strings.HasPrefix(s, ".") || strings.ContainsAny(s, `/\`) {
+			return "", false
+		}
+		segs[i] = s
+	}
+	return strings.Join(segs, "/"), true
 }
 
 func contentType(name string) string {

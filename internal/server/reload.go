@@ -38,6 +38,10 @@ func (s *Server) Reload(cfg *sets.Config) error {
 			*c.to = *c.from
 		}
 	}
+	if !reflect.DeepEqual(old.cfg.Notify, cfg.Notify) {
+		s.log.Warn("ReloadNeedsRestart", "attribute", "notify", "why", "the outbox's targets are fixed while it runs")
+		cfg.Notify = old.cfg.Notify
+	}
 	if diags := cfg.ProbeDirs(true); diags.HasErrors() {
 		s.reloadFailed(diags)
 		return diags

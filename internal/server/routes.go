@@ -44,12 +44,15 @@ func (s *instance) routes() *mux.Router {
 					"set %q is no longer in the server's config: it takes no new uploads (uploads in progress can still finish)", us.set.Name), http.StatusNotFound))
 				return
 			}
-			if checkCreation(w, r, us.set.Name) {
+			if s.authorize(w, r, us, "") && checkCreation(w, r, us.set.Name) {
 				tus.PostFile(w, r)
 			}
 		}))
 		member := tus.Middleware(http.StripPrefix(prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id := r.URL.Path
+			if !s.authorize(w, r, us, id) {
+				return
+			}
 			switch r.Method {
 			case http.MethodHead:
 				if s.placeEmpty(w, r, us, id) {
@@ -79,11 +82,13 @@ func (s *instance) routes() *mux.Router {
 		r.Handle(strings.TrimSuffix(prefix, "/"), collection)
 		r.Handle(prefix+idPattern, member)
 		if us.set.URL == "" && !retired {
-			r.Handle("/files/"+us.set.Name+"/{name}", s.serveFile(us)).Methods(http.MethodGet, http.MethodHead)
+			// {name} may hold the folders an upload token put the file in.
+			r.Handle("/files/"+us.set.Name+"/{name:.+}", s.serveFile(us)).Methods(http.MethodGet, http.MethodHead)
 		}
 	}
 	r.HandleFunc("/api/sets", s.apiSets).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/api/uploads/{set}/"+idPattern, s.apiUpload).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/api/uploads/{set}/"+idPattern, apiPreflight).Methods(http.MethodOptions)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))

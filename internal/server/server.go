@@ -21,7 +21,9 @@ import (
 	"github.com/tus/tusd/v2/pkg/memorylocker"
 
 	"github.com/uploadsets/uploadsets/hooks"
+	"github.com/uploadsets/uploadsets/internal/auth"
 	"github.com/uploadsets/uploadsets/internal/diskstore"
+	"github.com/uploadsets/uploadsets/internal/notify"
 	"github.com/uploadsets/uploadsets/internal/placement"
 	"github.com/uploadsets/uploadsets/internal/reqid"
 	"github.com/uploadsets/uploadsets/sets"
@@ -29,12 +31,13 @@ import (
 
 // uploadSet is one set at run time.
 type uploadSet struct {
-	set    *sets.Set
-	store  *diskstore.Store
-	dest   *placement.Dir
-	hooks  *hooks.Set
-	locker handler.Locker
-	tus    *handler.UnroutedHandler
+	set      *sets.Set
+	verifier *auth.Verifier // nil for a set without auth
+	store    *diskstore.Store
+	dest     *placement.Dir
+	hooks    *hooks.Set
+	locker   handler.Locker
+	tus      *handler.UnroutedHandler
 }
 
 // lockTimeout is how long a request waits for an upload's lock. With the hand-off,
@@ -45,6 +48,7 @@ const lockTimeout = 20 * time.Second
 type Server struct {
 	log     hclog.Logger
 	metrics *metrics
+	outbox  *notify.Outbox // nil without notify blocks
 	// inFlight holds the requests that may be reading an upload body: shutdown cuts
 	// them so that they store what they received and end, instead of holding the
 	// process until their clients finish.
@@ -79,6 +83,13 @@ func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
 	s := &Server{log: log, metrics: newMetrics(), lockers: map[string]handler.Locker{}, stores: map[string]*diskstore.Store{}}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var err error
+	if s.outbox, err = openOutbox(cfg, s); err != nil {
+		return nil, fmt.Errorf("notify outbox: %w", err)
+	}
+	if s.outbox != nil {
+		s.metrics.registry.MustRegister(s.outbox.Collector())
+	}
 	inst, err := s.build(cfg, nil)
 	if err != nil {
 		s.Close()
@@ -142,6 +153,7 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 	dataDir := filepath.Join(cfg.DataDir, set.Name)
 	opts := diskstore.Options{
 		Dir: dataDir, Set: set.Name, Expire: set.ExpireAfter, FileMode: set.FileMode, MaxSize: set.MaxSize, Log: log,
+		Changed: s.storeChanges(set.Name),
 	}
 	store := s.stores[set.Name]
 	if store == nil {
@@ -169,6 +181,10 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 	}
 	us := &uploadSet{set: set, store: store, dest: dest}
 	us.hooks = &hooks.Set{Set: set, Store: store, Placer: dest, Log: log, Events: s.metrics.event}
+	us.hooks.Announce = s.announcer(us)
+	if set.Auth != nil {
+		us.verifier = auth.NewVerifier(set.Name, set.Auth.Key)
+	}
 
 	composer := handler.NewStoreComposer()
 	store.UseIn(composer)
@@ -183,7 +199,7 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 	composer.UseLocker(us.locker)
 
 	cors := handler.DefaultCorsConfig
-	cors.ExposeHeaders += ", Upload-File-Name, Upload-File-Url, Upload-Expires, Tus-Checksum-Algorithm"
+	cors.ExposeHeaders += ", Upload-File-Name, Upload-File-Url, Upload-Expires, Tus-Checksum-Algorithm, WWW-Authenticate, X-Request-ID"
 	cors.AllowHeaders += ", Upload-Checksum"
 	tc := handler.Config{
 		StoreComposer: composer,
@@ -254,6 +270,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	go s.janitor(ctx)
+	if s.outbox != nil {
+		go s.outbox.Run(ctx)
+	}
 	s.log.Info("Serving", "url", "http://"+ln.Addr().String(), "sets", len(s.current.Load().order))
 
 	select {
@@ -283,6 +302,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) Close() {
 	for _, d := range s.dests {
 		d.Close()
+	}
+	if s.outbox != nil {
+		s.outbox.Close()
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/uploadsets/uploadsets/hooks"
+	"github.com/uploadsets/uploadsets/internal/auth"
 	"github.com/uploadsets/uploadsets/internal/diskstore"
 	"github.com/uploadsets/uploadsets/internal/reqid"
 )
@@ -37,6 +38,8 @@ func (s *instance) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var created *string
 		var c *cutter
+		ctx := context.WithValue(auth.WithSlot(r.Context()), baseKey{}, s.baseURL(r))
+		r = r.WithContext(ctx)
 		if r.Method == http.MethodPost || r.Method == http.MethodPatch {
 			r, c = withCutter(w, r)
 			s.inFlight.add(c)
