@@ -23,15 +23,16 @@ type jsResult struct {
 }
 
 type jsOptions struct {
-	Endpoint    string `json:"endpoint"`
-	File        string `json:"file"`
-	Name        string `json:"name"`
-	Type        string `json:"type,omitempty"`
-	ChunkSize   int    `json:"chunkSize,omitempty"`
-	RetryDelays []int  `json:"retryDelays,omitempty"`
-	ResumeFrom  string `json:"resumeFrom,omitempty"`
-	TimeoutMs   int    `json:"timeoutMs,omitempty"`
-	Protocol    string `json:"protocol,omitempty"` // tus-v1 (default) or ietf-draft-05
+	Endpoint    string            `json:"endpoint"`
+	File        string            `json:"file"`
+	Name        string            `json:"name"`
+	Type        string            `json:"type,omitempty"`
+	ChunkSize   int               `json:"chunkSize,omitempty"`
+	RetryDelays []int             `json:"retryDelays,omitempty"`
+	ResumeFrom  string            `json:"resumeFrom,omitempty"`
+	TimeoutMs   int               `json:"timeoutMs,omitempty"`
+	Protocol    string            `json:"protocol,omitempty"` // tus-v1 (default) or ietf-draft-05
+	Headers     map[string]string `json:"headers,omitempty"`  // sent with every request (an upload token)
 }
 
 // tusJS uploads with tus-js-client under Node.

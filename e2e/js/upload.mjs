@@ -1,6 +1,6 @@
 // Uploads one file with tus-js-client, as a browser or Node app would, and prints the
 // outcome as one JSON line. Options come as one JSON argument:
-//   {"endpoint", "file", "name", "type", "chunkSize", "retryDelays", "resumeFrom", "protocol"}
+//   {"endpoint", "file", "name", "type", "chunkSize", "retryDelays", "resumeFrom", "protocol", "headers"}
 import { readFileSync } from 'node:fs'
 import * as tus from 'tus-js-client'
 
@@ -16,6 +16,7 @@ const upload = new tus.Upload(data, {
   metadata: { filename: opts.name, filetype: opts.type || 'application/octet-stream' },
   storeFingerprintForResuming: false,
   protocol: opts.protocol || 'tus-v1',
+  headers: opts.headers || {},
   onAfterResponse (req, res) {
     result.requests++
     const name = res.getHeader('Upload-File-Name')
