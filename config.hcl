@@ -49,3 +49,26 @@ set "attachments" {
   # destination = "./uploads/attachments"            # the default
   # url         = "https://files.example.com/attachments/" # when another server publishes them
 }
+
+# Tell your app what happened to uploads: signed POSTs following Standard Webhooks, from
+# a durable outbox in data_dir (see "Integrate with your app" in the README).
+# notify "app" {
+#   url         = "https://app.example.com/hooks/uploads"
+#   secret_file = "./secrets/notify.key" # whsec_ and the base64 of 32 random bytes
+#   sets        = ["photos"]             # default: every set
+#   events      = ["upload.placed", "upload.rejected"] # default: all five
+#   timeout     = "10s"
+#   max_age     = "72h"
+# }
+
+# A set only your app's users may upload to: each request carries an HS256 JWT the app
+# mints (aud = the set, exp; sub, max_size, folder, name optional). Try one with
+# `uploadsets token -set avatars -sub alice`.
+# set "avatars" {
+#   extensions = images
+#   max_size   = "4MiB"
+#   auth {
+#     secret_file  = "./secrets/jwt.key" # openssl rand -hex 32 > secrets/jwt.key
+#     public_files = true                # /files/avatars/... needs no token
+#   }
+# }
