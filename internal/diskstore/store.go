@@ -162,8 +162,8 @@ type Store struct {
 	set     string // the set's name, for the errors clients see
 	tune    atomic.Pointer[tuning]
 	changed func(kind string, rec Record) error
-	log  hclog.Logger
-	now  func() time.Time
+	log     hclog.Logger
+	now     func() time.Time
 
 	// mu orders the janitor's removals against writes: a write registers in
 	// writing before it starts, and the janitor never removes an upload with a
