@@ -58,11 +58,11 @@ func TestLogsSayWhatHappenedAndOnlyErrorsAreErrors(t *testing.T) {
 	if regexp.MustCompile(`(?m)^2026-12-01T00:00:00.000Z \[ERROR\] uploadsets: forged`).MatchString(log) {
 		t.Error("a client's file name forged a log line")
 	}
-	created := regexp.MustCompile(`UploadCreated: id=[0-9a-f]{32} name="a\.txt\\n2026-12-01T00:00:00\.000Z \[ERROR\] uploadsets: forged line" size=10 client=127\.0\.0\.1:\d+`)
+	created := regexp.MustCompile(`UploadCreated: (request_id=\S+ )?set=files (request_id=\S+ )?id=[0-9a-f]{32} name="a\.txt\\n2026-12-01T00:00:00\.000Z \[ERROR\] uploadsets: forged line" size=10 client=127\.0\.0\.1:\d+`)
 	if !created.MatchString(log) {
 		t.Errorf("no UploadCreated line with the escaped name and the client:\n%s", log)
 	}
-	if !regexp.MustCompile(`UploadTerminated: id=[0-9a-f]{32} client=127\.0\.0\.1:\d+`).MatchString(log) {
+	if !regexp.MustCompile(`UploadTerminated: (request_id=\S+ )?set=files (request_id=\S+ )?id=[0-9a-f]{32} client=127\.0\.0\.1:\d+`).MatchString(log) {
 		t.Error("no UploadTerminated line with the client")
 	}
 	level := regexp.MustCompile(`^\S+ \[(ERROR|WARN) *\]`)

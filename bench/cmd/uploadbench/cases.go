@@ -129,6 +129,10 @@ func caseLarge(ctx context.Context, s *server, size int64, prefix string) (metri
 func caseSmall(ctx context.Context, s *server, n, workers int, size int64, cwu bool, prefix string) (metrics, error) {
 	c := &tusClient{hc: &http.Client{Transport: newTransport(2 * workers)}, endpoint: s.endpoint}
 	defer c.hc.CloseIdleConnections()
+	return caseSmallWith(ctx, s, c, n, workers, size, cwu, prefix)
+}
+
+func caseSmallWith(ctx context.Context, s *server, c *tusClient, n, workers int, size int64, cwu bool, prefix string) (metrics, error) {
 	// Warm-up: one upload per worker, which also opens the keep-alive connections.
 	if err := runWorkers(ctx, workers, workers, func(i int) (string, error) {
 		return upload(ctx, c, s, size, fmt.Sprintf("w-%d.bin", i), cwu)

@@ -58,7 +58,7 @@ var (
 	}
 )
 
-var allCases = []string{"large", "large-sha256", "small", "small-cwu", "hold", "burst", "flat", "resume"}
+var allCases = []string{"large", "large-sha256", "small", "small-cwu", "small-notify", "small-auth", "hold", "burst", "flat", "resume"}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("uploadbench", flag.ContinueOnError)
@@ -175,7 +175,23 @@ func runCase(ctx context.Context, cs string, fl flavor, tmp string, sz sizes, pe
 			return nil, err
 		}
 	}
-	s, err := startServer(ctx, fl, tmp)
+	var feat features
+	var rc *receiver
+	var err error
+	if fl.name == uploadsetsName {
+		switch cs {
+		case "small-notify":
+			if rc, err = startReceiver(); err != nil {
+				return nil, err
+			}
+			defer rc.stop()
+			feat.notifyURL = rc.url
+		case "small-auth":
+			feat.auth = true
+		}
+	}
+	s, err2 := startServer(ctx, fl, tmp, feat)
+	err = err2
 	if err != nil {
 		return nil, err
 	}
@@ -198,6 +214,10 @@ func runCase(ctx context.Context, cs string, fl flavor, tmp string, sz sizes, pe
 		m, err = caseSmall(ctx, s, sz.smallN, sz.workers, sz.smallSize, false, "small")
 	case "small-cwu":
 		m, err = caseSmall(ctx, s, sz.smallN, sz.workers, sz.smallSize, true, "cwu")
+	case "small-notify":
+		m, err = caseNotify(ctx, s, rc, sz.smallN, sz.workers, sz.smallSize)
+	case "small-auth":
+		m, err = caseAuth(ctx, s, sz.smallN, sz.workers, sz.smallSize, feat.auth)
 	case "hold":
 		m, err = caseHold(ctx, s, sz.holdN, sz.holdDecl, sz.holdSent, sz.holdFor, "hold")
 	case "burst":

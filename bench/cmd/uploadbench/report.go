@@ -43,6 +43,13 @@ func rows(sz sizes) []row {
 		{key: "small.ups", label: "small: uploads/s", prec: 0},
 		{key: "cwu.cpu_ms", label: "small-cwu (creation-with-upload): server CPU-ms/upload", prec: 3, target: "≤ 0.5", pass: func(u, _ float64) bool { return u <= 0.5 }, rel: 0.5 / 0.7},
 		{key: "cwu.ups", label: "small-cwu: uploads/s", prec: 0},
+		{key: "notify.cpu_ms", label: "small-notify: the small case with a notify block (tusd: none), CPU-ms/upload", prec: 3},
+		{key: "notify.ups", label: "small-notify: uploads/s", prec: 0},
+		{key: "notify.events_per_s", label: "small-notify: events delivered per second", prec: 0},
+		{key: "notify.latency_p50_ms", label: "small-notify: completing response → event at the app, p50 ms", prec: 1},
+		{key: "notify.latency_p99_ms", label: "small-notify: the same, p99 ms", prec: 1},
+		{key: "auth.cpu_ms", label: "small-auth: the small case with an upload token on every request (tusd: none), CPU-ms/upload", prec: 3},
+		{key: "auth.ups", label: "small-auth: uploads/s", prec: 0},
 		{key: "hold.kib_per_upload", label: fmt.Sprintf("hold: %d held uploads, RSS KiB per upload", sz.holdN), prec: 1, target: "≤ 32", pass: func(u, _ float64) bool { return u <= 32 }, rel: 32.0 / 45},
 		{key: "hold.ok", label: "hold: server fine after release", flag: true, target: "all"},
 		{key: "burst.kib_per_upload", label: fmt.Sprintf("burst: %d uploads stalled after %s, RSS KiB per upload", sz.burstN, humanSize(sz.burstSent)), prec: 1},
@@ -147,6 +154,10 @@ func caseOf(key string) string {
 		return "small-cwu"
 	case "sum":
 		return "large-sha256"
+	case "notify":
+		return "small-notify"
+	case "auth":
+		return "small-auth"
 	}
 	return c
 }

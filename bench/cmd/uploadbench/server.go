@@ -63,7 +63,7 @@ type server struct {
 	waitErr  error
 }
 
-func startServer(ctx context.Context, fl flavor, tmpRoot string) (*server, error) {
+func startServer(ctx context.Context, fl flavor, tmpRoot string, feat features) (*server, error) {
 	dir, err := os.MkdirTemp(tmpRoot, fl.name+"-")
 	if err != nil {
 		return nil, err
@@ -74,7 +74,11 @@ func startServer(ctx context.Context, fl flavor, tmpRoot string) (*server, error
 	switch fl.name {
 	case uploadsetsName:
 		cfg := filepath.Join(dir, "config.hcl")
-		if err := os.WriteFile(cfg, []byte(uploadsetsConfig), 0o644); err != nil {
+		text, err := feat.config(dir)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 			return nil, err
 		}
 		args = []string{"serve", "-config", cfg}
