@@ -7,6 +7,8 @@
 // says on top of plain tus, each in one place, so it can be copied piece by piece:
 //
 //   the sets and their policy          GET /api/sets                  loadSets, restrictionsFor
+//   sets that need an upload token     "auth": true; Authorization:   TokenPanel, bearer
+//                                      Bearer on every request
 //   where a finished file was placed   Upload-File-Name/-Url headers  placementReader
 //   ... when that response was lost    the retry's HEAD, else         placementFromAPI
 //                                      GET /api/uploads/{set}/{id}
@@ -47,11 +49,18 @@ async function main() {
 
   const select = byId('set')
   select.replaceChildren(
-    ...sets.map((set) => new Option(set.name, set.name)),
+    ...sets.map((set) => new Option(set.auth ? `${set.name} — needs a token` : set.name, set.name)),
   )
   let current = initialSet(sets)
   select.value = current.name
   select.disabled = false
+
+  // Upload tokens pasted to try a set with auth, by set name. Only in memory: a
+  // token is a credential, and the app that mints it is where it belongs.
+  const tokens = new Map()
+  const bearer = (setName) => (tokens.has(setName) ? { Authorization: `Bearer ${tokens.get(setName)}` } : {})
+  const needsToken = (set) => set.auth && !tokens.has(set.name)
+  const everySetNeedsToken = sets.every((set) => set.auth)
 
   const list = new UploadList(byId('uploads'), byId('upload-list'), byId('announce'))
   const unfinished = new Map() // tus URL-storage key -> {set, row}
@@ -60,7 +69,7 @@ async function main() {
   const uppy = new Uppy({
     autoProceed: true,
     restrictions: restrictionsFor(current),
-    onBeforeFileAdded: (file) => checkBeforeAdding(uppy, current, file),
+    onBeforeFileAdded: (file) => checkBeforeAdding(uppy, current, file, needsToken(current)),
     // Uppy's words for a file added again while it is in the list; see checkBeforeAdding.
     locale: { strings: { noDuplicates: '%{fileName} is already in the list: it continues from where it stopped' } },
   })
@@ -70,7 +79,8 @@ async function main() {
       width: '100%',
       height: 360,
       theme: 'auto',
-      note: noteFor(current),
+      note: noteFor(current, needsToken(current)),
+      disabled: needsToken(current),
       proudlyDisplayPoweredByUppy: false,
       showLinkToFileUploadResult: true,
       showRemoveButtonAfterComplete: true,
@@ -85,6 +95,9 @@ async function main() {
       // Send the name and type only; the server reads `filename`/`filetype`
       // (which @uppy/tus copies from these) or `name`/`type`.
       allowedMetaFields: ['name', 'type'],
+      // The set's upload token, if it needs one (and one was pasted). Read when
+      // each upload starts, so a retry sends the token given since.
+      headers: (file) => bearer(file.uploadSet),
       httpStack: new SameOriginHttpStack(),
       onShouldRetry(err, attempt, options, next) {
         // A policy refusal stays a refusal: retrying cannot change the answer.
@@ -104,6 +117,27 @@ async function main() {
       },
     })
 
+  // A set that needs a token the page does not have: the Dashboard is disabled
+  // (or, when every set is so, not shown at all) and the panel says how to send one.
+  const tokenPanel = new TokenPanel(byId('token'), everySetNeedsToken, {
+    use: (set, token) => {
+      tokens.set(set.name, token)
+      uppy.hideInfo() // "needs an upload token", if a file was refused for want of one
+      showSet()
+    },
+    forget: (set) => {
+      tokens.delete(set.name)
+      showSet()
+    },
+  })
+  const showSet = () => {
+    const locked = needsToken(current)
+    uppy.setOptions({ restrictions: restrictionsFor(current) })
+    uppy.getPlugin('Dashboard').setOptions({ note: noteFor(current, locked), disabled: locked })
+    byId('dashboard').hidden = locked && everySetNeedsToken
+    renderPolicy(current, tokens.has(current.name))
+    tokenPanel.show(current, tokens.has(current.name))
+  }
   select.addEventListener('change', () => {
     current = sets.find((set) => set.name === select.value) ?? current
     try {
@@ -111,11 +145,9 @@ async function main() {
     } catch {
       // Private browsing: the choice is simply not remembered.
     }
-    uppy.setOptions({ restrictions: restrictionsFor(current) })
-    uppy.getPlugin('Dashboard').setOptions({ note: noteFor(current) })
-    renderPolicy(current)
+    showSet()
   })
-  renderPolicy(current)
+  showSet()
 
   // A file keeps the set it was added to, and the Dashboard shows the current
   // set's rules: while files of a set are still on their way, the choice stays.
@@ -131,6 +163,7 @@ async function main() {
     busyNote.textContent = text
     busyNote.hidden = !text
     select.disabled = busy.length > 0
+    tokenPanel.busy(busy)
   })
 
   uppy.on('file-added', (file) => {
@@ -172,7 +205,7 @@ async function main() {
       // The completing response did not reach us (or it was a HEAD that found
       // the upload already finished): ask the server where the file went.
       try {
-        placed = await placementFromAPI(response.uploadURL)
+        placed = await placementFromAPI(response.uploadURL, bearer(file.uploadSet))
       } catch (err) {
         console.error(err)
         list.refused(file.id, 'The upload finished, but the server did not say where the file was placed.')
@@ -224,7 +257,8 @@ async function loadSets() {
   const res = await fetch('/api/sets', { headers: { Accept: 'application/json' } })
   if (!res.ok) throw new Error(`GET /api/sets: HTTP ${res.status}`)
   const { sets } = await res.json()
-  return (sets ?? []).map((set) => ({ ...set, endpoint: sameOrigin(set.endpoint) }))
+  // publicEndpoint is the API's own URL, for the snippet an app on another origin copies.
+  return (sets ?? []).map((set) => ({ ...set, publicEndpoint: set.endpoint, endpoint: sameOrigin(set.endpoint) }))
 }
 
 // The API's URLs are absolute and built from the server's public_url. The page
@@ -244,9 +278,11 @@ class SameOriginHttpStack extends DefaultHttpStack {
   }
 }
 
+// The set named by ?set=, else the last one chosen, else the first that takes
+// uploads without a token.
 function initialSet(sets) {
   const wanted = new URLSearchParams(window.location.search).get('set') ?? storedSetName()
-  return sets.find((set) => set.name === wanted) ?? sets[0]
+  return sets.find((set) => set.name === wanted) ?? sets.find((set) => !set.auth) ?? sets[0]
 }
 
 function storedSetName() {
@@ -274,8 +310,13 @@ function restrictionsFor(set) {
 // server's offset), and a finished one is sent again as a new file (the set's
 // naming rule names it). For the first three Uppy then shows its "duplicate"
 // notice, whose words the locale above makes say so.
-// Then the set's rules, refused with the server's sentence (policy.js).
-function checkBeforeAdding(uppy, set, file) {
+// Then the set's rules, refused with the server's sentence (policy.js). A set
+// that needs a token the page has not been given takes nothing: the server would
+// answer 401 (the Dashboard is disabled then; this also stops a paste or a drop).
+function checkBeforeAdding(uppy, set, file, needsToken) {
+  if (needsToken) {
+    throw new RestrictionError(`Set “${set.name}” needs an upload token: paste one above to try it here`, { file })
+  }
   const same = uppy.getFile(file.id)
   if (same && !same.isGhost) {
     if (!same.progress.uploadComplete) {
@@ -311,19 +352,19 @@ function uploadRef(uploadURL) {
   return m ? { set: decodeURIComponent(m[1]), id: decodeURIComponent(m[2]) } : null
 }
 
-async function uploadState(ref) {
+async function uploadState(ref, headers = {}) {
   const res = await fetch(`/api/uploads/${encodeURIComponent(ref.set)}/${encodeURIComponent(ref.id)}`, {
-    headers: { Accept: 'application/json' },
+    headers: { Accept: 'application/json', ...headers },
   })
   if (res.status === 404) return null
   if (!res.ok) throw new Error(`upload state: HTTP ${res.status}`)
   return res.json()
 }
 
-async function placementFromAPI(uploadURL) {
+async function placementFromAPI(uploadURL, headers) {
   const ref = uploadRef(uploadURL)
   if (!ref) throw new Error(`not an upload URL: ${uploadURL}`)
-  const state = await uploadState(ref)
+  const state = await uploadState(ref, headers)
   if (state?.state !== 'complete' || !state.url) throw new Error(`upload ${ref.id} is ${state?.state ?? 'gone'}`)
   return { name: state.name, url: state.url }
 }
@@ -374,7 +415,9 @@ async function showUnfinished(sets, unfinished, list, connection) {
   for (const entry of entries) {
     const ref = uploadRef(entry.uploadUrl)
     const set = ref && sets.find((s) => s.name === ref.set)
-    if (!set) continue
+    // A set with auth answers only with its token, which a reload forgot. The
+    // entry stays: with a token again, the same file added again resumes.
+    if (!set || set.auth) continue
     const name = entry.metadata?.filename ?? entry.metadata?.name ?? 'a file'
     let state
     try {
@@ -434,7 +477,7 @@ async function showUnfinished(sets, unfinished, list, connection) {
 // ---------------------------------------------------------------------------
 // What the page shows
 
-function renderPolicy(set) {
+function renderPolicy(set, hasToken) {
   const dl = byId('policy')
   const rows = [
     ['Accepts', acceptsText(set)],
@@ -443,6 +486,9 @@ function renderPolicy(set) {
       ? 'Each file gets a new random name'
       : 'Kept as sent; a number is added when the name is taken'],
   ]
+  if (set.auth) {
+    rows.push(['Access', hasToken ? 'With the token you pasted' : 'Needs an upload token from your app'])
+  }
   dl.replaceChildren(
     ...rows.flatMap(([term, value]) => {
       const dt = document.createElement('dt')
@@ -455,7 +501,8 @@ function renderPolicy(set) {
 }
 
 // The Dashboard's note says what the policy box says, in one line.
-function noteFor(set) {
+function noteFor(set, needsToken) {
+  if (needsToken) return `Set “${set.name}” needs an upload token: see above`
   const accepts = acceptsText(set)
   const size = set.max_size > 0 ? `up to ${formatSize(set.max_size)} each` : 'of any size'
   return `Set “${set.name}”: ${accepts.charAt(0).toLowerCase()}${accepts.slice(1)}, ${size}`
@@ -468,6 +515,95 @@ function showLoadError(message) {
   const select = byId('set')
   select.replaceChildren(new Option('No sets', ''))
   select.disabled = true
+}
+
+// The panel under the policy of a set with auth: that its uploads need a token
+// from the developer's app, how to send one (the snippet to copy, with the
+// set's own endpoint), and a field to paste one from `uploadsets token` and try
+// the set from this page. A pasted token goes to the page's memory (use), never
+// to storage; it can be forgotten unless uploads to its set are on their way.
+class TokenPanel {
+  #el
+  #all
+  #on
+  #set = null
+  #busy = []
+
+  constructor(el, everySetNeedsToken, on) {
+    this.#el = el
+    this.#all = everySetNeedsToken
+    this.#on = on
+    byId('token-form').addEventListener('submit', (e) => {
+      e.preventDefault()
+      const input = byId('token-input')
+      const { token, problem } = readToken(input.value)
+      const error = byId('token-error')
+      error.textContent = problem ?? ''
+      error.hidden = !problem
+      if (problem) {
+        input.focus()
+        return
+      }
+      input.value = ''
+      this.#on.use(this.#set, token)
+      byId('token-forget').focus()
+    })
+    byId('token-forget').addEventListener('click', () => {
+      this.#on.forget(this.#set)
+      byId('token-input').focus()
+    })
+  }
+
+  show(set, hasToken) {
+    this.#set = set
+    this.#el.hidden = !set.auth
+    if (!set.auth) return
+    byId('token-intro').textContent = this.#all
+      ? 'Every set on this server needs an upload token from your app, so this page cannot upload on its own. ' +
+        'Your app sends the token with every tus request:'
+      : `Uploads to “${set.name}” need an upload token from your app, sent with every tus request:`
+    byId('token-snippet').textContent = [
+      'uppy.use(Tus, {',
+      `  endpoint: '${set.publicEndpoint}',`,
+      "  headers: { Authorization: 'Bearer ' + token },",
+      '})',
+    ].join('\n')
+    byId('token-command').textContent = `uploadsets token -set ${set.name}`
+    byId('token-form').hidden = hasToken
+    byId('token-using').hidden = !hasToken
+    if (hasToken) byId('token-error').hidden = true
+    this.#renderBusy()
+  }
+
+  // busy is the names of the sets with uploads on their way.
+  busy(names) {
+    this.#busy = names
+    this.#renderBusy()
+  }
+
+  #renderBusy() {
+    byId('token-forget').disabled = Boolean(this.#set && this.#busy.includes(this.#set.name))
+  }
+}
+
+// readToken checks that what was pasted has the shape of a JWT (and has not
+// expired, if it says when); the server checks the rest.
+function readToken(text) {
+  const token = text.trim().replace(/^Bearer\s+/i, '')
+  if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) {
+    return { problem: 'This is not an upload token: paste the whole line that uploadsets token printed.' }
+  }
+  let claims
+  try {
+    claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')))
+  } catch {
+    return { problem: 'This is not an upload token: its middle part is not JSON.' }
+  }
+  if (typeof claims?.exp === 'number' && claims.exp * 1000 <= Date.now()) {
+    const when = new Date(claims.exp * 1000).toLocaleString()
+    return { problem: `This token expired on ${when}: make a new one.` }
+  }
+  return { token }
 }
 
 // "Reconnecting" while the server does not answer: shown when tus-js-client

@@ -7,11 +7,12 @@
 // playwright-core, and checks what a person sees: the final name as a working
 // link, two files of one name kept apart, an upload that survives a reload
 // mid-way without sending again what the server already has, and refusals in
-// the server's own words. Screenshots go to test/artifacts/ (git-ignored).
+// the server's own words, and a set with auth shown as needing a token (no
+// request to it until one is pasted). Screenshots go to test/artifacts/ (git-ignored).
 // Every wait is bounded.
 
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -19,6 +20,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { deflateSync } from 'node:zlib'
 import { chromium } from 'playwright-core'
 
@@ -37,6 +39,7 @@ let server // { url, stop, kill, log }
 let context // Playwright persistent context (a fresh profile)
 let page
 const pageProblems = [] // CSP violations, uncaught errors, requests leaving the origin
+const privateRequests = [] // every request the page made for the set with auth: {method, url, authorization}
 
 before(async () => {
   assert.ok(BIN, 'set UPLOADSETS_BIN to the built server binary (go build -o bin/uploadsets ./cmd/uploadsets)')
@@ -44,6 +47,7 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`)
 
   tmp = await mkdtemp(path.join(tmpdir(), 'uploadsets-page-'))
+  await writeFile(path.join(tmp, 'jwt.key'), `${randomBytes(32).toString('hex')}\n`)
   configText = `data_dir = "${path.join(tmp, 'data')}"
 uploads_default_dest = "${path.join(tmp, 'uploads')}"
 
@@ -61,6 +65,15 @@ set "files" {
 set "notes" {
   extensions = all_except(["exe"])
   max_size   = "1MiB"
+}
+
+# Uploads need an upload token; the page has none unless one is pasted.
+set "private" {
+  extensions = all
+  max_size   = "1MiB"
+  auth {
+    secret_file = "${path.join(tmp, 'jwt.key')}"
+  }
 }
 `
   server = await serve('127.0.0.1:0')
@@ -95,6 +108,13 @@ set "notes" {
     }
   })
   page.on('pageerror', (err) => pageProblems.push(`uncaught: ${err.message}`))
+  page.on('request', async (req) => {
+    const u = new URL(req.url())
+    if (!/^\/(api\/)?uploads\/private\//.test(u.pathname)) return
+    const entry = { method: req.method(), url: req.url(), authorization: null }
+    privateRequests.push(entry)
+    entry.authorization = (await req.allHeaders().catch(() => ({}))).authorization ?? null
+  })
   page.on('request', (req) => {
     const u = req.url()
     if (!u.startsWith(`${server.url}/`) && !/^(data|blob):/.test(u)) pageProblems.push(`left the origin: ${u}`)
@@ -114,7 +134,7 @@ after(async () => {
 test('the page offers the sets with their rules, and is keyboard operable', async () => {
   const select = page.getByLabel('Upload set')
   const options = await select.locator('option').allTextContents()
-  assert.deepEqual(options, ['photos', 'files', 'notes'])
+  assert.deepEqual(options, ['photos', 'files', 'notes', 'private — needs a token'])
 
   // Keyboard: Tab reaches the set selector, and the arrow keys change the set.
   await page.locator('body').focus()
@@ -156,6 +176,167 @@ test('the page offers the sets with their rules, and is keyboard operable', asyn
       .map((el) => el.outerHTML.slice(0, 120)),
   )
   assert.deepEqual(unnamed, [])
+})
+
+test('a set with auth is shown as needing a token, says how to send one, and is never uploaded to', { timeout: 60_000 }, async () => {
+  const select = page.getByLabel('Upload set')
+  await select.selectOption('private')
+  const panel = page.locator('#token')
+  await panel.waitFor({ state: 'visible' })
+  assert.match(await page.locator('#policy').innerText(), /Access\s+Needs an upload token from your app/)
+
+  // How to send one: @uppy/tus's headers option, with the set's own endpoint,
+  // and the command that prints a token to try it with.
+  assert.equal(
+    await page.locator('#token-snippet').innerText(),
+    [
+      'uppy.use(Tus, {',
+      `  endpoint: '${server.url}/uploads/private/',`,
+      "  headers: { Authorization: 'Bearer ' + token },",
+      '})',
+    ].join('\n'),
+  )
+  const text = await panel.innerText()
+  assert.match(text, /^Uploads to “private” need an upload token from your app/)
+  assert.match(text, /tus-js-client takes the same headers option/)
+  assert.match(text, /uploadsets token -set private/)
+
+  // The Dashboard is disabled, and its note says why.
+  const dashboard = page.locator('.uppy-Dashboard')
+  await poll('the Dashboard to be disabled', WAIT, async () => ((await dashboard.getAttribute('aria-disabled')) === 'true' ? true : null))
+  assert.equal((await page.locator('.uppy-Dashboard-note').first().innerText()).trim(), 'Set “private” needs an upload token: see above')
+  assert.ok(await page.getByRole('button', { name: 'browse files' }).isDisabled())
+  const input = page.locator('input.uppy-Dashboard-input[type=file]:not([webkitdirectory])').first()
+  assert.ok(await input.isDisabled())
+  // A file that reaches Uppy anyway (as a paste could) is refused in the page.
+  await input.setInputFiles([{ name: 'nope.txt', mimeType: 'text/plain', buffer: Buffer.from('no token\n') }])
+  assert.equal(await refused('nope.txt'), 'Set “private” needs an upload token: paste one above to try it here')
+  assert.deepEqual(privateRequests, [], 'the page made a request for the set with auth')
+
+  await page.screenshot({ path: path.join(artifacts, 'page-token.png'), fullPage: true })
+  await page.setViewportSize({ width: 375, height: 812 })
+  try {
+    await page.waitForTimeout(300) // let the Dashboard measure its new width
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+    assert.ok(overflow <= 0, `the page is ${overflow}px wider than a 375px screen`)
+    await page.screenshot({ path: path.join(artifacts, 'page-token-375.png'), fullPage: true })
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 900 })
+  }
+
+  // The other sets are as they were: no panel, the Dashboard enabled.
+  await select.selectOption('files')
+  await panel.waitFor({ state: 'hidden' })
+  await poll('the Dashboard to be enabled', WAIT, async () => ((await dashboard.getAttribute('aria-disabled')) === 'false' ? true : null))
+  assert.doesNotMatch(await page.locator('#policy').innerText(), /token/)
+  await addFiles([{ name: 'open.txt', mimeType: 'text/plain', buffer: Buffer.from('no token needed\n') }])
+  const { href } = await placed('open.txt')
+  assert.deepEqual(await download(href), Buffer.from('no token needed\n'))
+  assert.deepEqual(privateRequests, [], 'the page made a request for the set with auth')
+})
+
+test('a pasted token uploads into its set, and is kept in memory only', { timeout: 90_000 }, async () => {
+  const { stdout } = await promisify(execFile)(BIN, ['token', '-set', 'private', '-sub', 'page-test', '-config', path.join(tmp, 'config.hcl')], {
+    timeout: WAIT,
+  })
+  const token = stdout.trim()
+  const select = page.getByLabel('Upload set')
+  await select.selectOption('private')
+  const input = page.getByLabel(/paste a token/)
+
+  // Not a token: said so, and nothing changes.
+  await input.fill('my-secret-password')
+  await page.getByRole('button', { name: 'Use token' }).click()
+  assert.match(await page.locator('#token-error').innerText(), /^This is not an upload token/)
+  assert.equal(await page.locator('.uppy-Dashboard').getAttribute('aria-disabled'), 'true')
+
+  await input.fill(token)
+  await input.press('Enter')
+  await page.locator('#token-using').waitFor({ state: 'visible' })
+  assert.ok(await page.locator('#token-error').isHidden())
+  assert.match(await page.locator('#policy').innerText(), /Access\s+With the token you pasted/)
+  await poll('the Dashboard to be enabled', WAIT, async () =>
+    (await page.locator('.uppy-Dashboard').getAttribute('aria-disabled')) === 'false' ? true : null,
+  )
+  const body = Buffer.from('sent with a token\n')
+  await addFiles([{ name: 'secret.txt', mimeType: 'text/plain', buffer: body }])
+  const { name, href } = await placed('secret.txt')
+  assert.equal(name, 'secret.txt')
+  await closeAddPanel()
+  await page.screenshot({ path: path.join(artifacts, 'page-token-pasted.png'), fullPage: true })
+  assert.ok(privateRequests.length > 0)
+  for (const r of privateRequests) assert.equal(r.authorization, `Bearer ${token}`, `${r.method} ${r.url}`)
+  // The set's files need the token too (no public_files), as the panel says.
+  assert.equal((await fetch(href, { signal: AbortSignal.timeout(WAIT) })).status, 401)
+  const res = await fetch(href, { headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(WAIT) })
+  assert.deepEqual(Buffer.from(await res.arrayBuffer()), body)
+
+  // Nowhere but in memory.
+  const stored = await page.evaluate(() =>
+    [localStorage, sessionStorage].flatMap((s) => Object.keys(s).map((k) => `${k}=${s.getItem(k)}`)).join('\n'),
+  )
+  assert.ok(!stored.includes(token), 'the token is in web storage')
+  assert.ok(!(await context.cookies()).some((c) => c.value.includes(token)), 'the token is in a cookie')
+
+  // Forgotten on request, and by a reload.
+  await page.getByRole('button', { name: 'Forget token' }).click()
+  await page.locator('#token-form').waitFor({ state: 'visible' })
+  await poll('the Dashboard to be disabled', WAIT, async () =>
+    (await page.locator('.uppy-Dashboard').getAttribute('aria-disabled')) === 'true' ? true : null,
+  )
+  await input.fill(token)
+  await input.press('Enter')
+  await page.locator('#token-using').waitFor({ state: 'visible' })
+  await page.reload()
+  await page.locator('#set:not([disabled])').waitFor()
+  assert.equal(await select.inputValue(), 'private')
+  await page.locator('#token-form').waitFor({ state: 'visible' })
+  assert.match(await page.locator('#policy').innerText(), /Needs an upload token from your app/)
+  await select.selectOption('files')
+})
+
+test('a server whose every set needs a token says so instead of showing an empty uploader', { timeout: 60_000 }, async () => {
+  const dir = path.join(tmp, 'all-token')
+  await mkdir(dir)
+  const config = path.join(dir, 'config.hcl')
+  await writeFile(
+    config,
+    `listen = "127.0.0.1:0"
+data_dir = "${path.join(dir, 'data')}"
+uploads_default_dest = "${path.join(dir, 'uploads')}"
+
+set "private" {
+  extensions = all
+  auth {
+    secret_file = "${path.join(tmp, 'jwt.key')}"
+  }
+}
+`,
+  )
+  const other = await startServer(BIN, config)
+  const p = await context.newPage()
+  const uploads = []
+  p.on('request', (req) => {
+    if (new URL(req.url()).pathname.includes('/uploads/')) uploads.push(`${req.method()} ${req.url()}`)
+  })
+  p.on('pageerror', (err) => pageProblems.push(`uncaught: ${err.message}`))
+  try {
+    await p.goto(`${other.url}/`)
+    await p.locator('#token').waitFor({ state: 'visible' })
+    assert.match(await p.locator('#token-intro').innerText(), /^Every set on this server needs an upload token from your app/)
+    assert.ok(await p.locator('#dashboard').isHidden(), 'an uploader that cannot upload is shown')
+    assert.match(await p.locator('#token-snippet').innerText(), new RegExp(`endpoint: '${other.url}/uploads/private/'`))
+    assert.deepEqual(await p.getByLabel('Upload set').locator('option').allTextContents(), ['private — needs a token'])
+    await p.screenshot({ path: path.join(artifacts, 'page-all-token.png'), fullPage: true })
+    await p.setViewportSize({ width: 375, height: 812 })
+    const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+    assert.ok(overflow <= 0, `the page is ${overflow}px wider than a 375px screen`)
+    await p.screenshot({ path: path.join(artifacts, 'page-all-token-375.png'), fullPage: true })
+  } finally {
+    await p.close()
+    await other.stop()
+  }
+  assert.deepEqual(uploads, [])
 })
 
 test('an uploaded file shows its final name as a working link', { timeout: 90_000 }, async () => {
