@@ -14,8 +14,9 @@ import (
 
 const (
 	// maxInFlight bounds, per target, the requests open and the entries held in memory:
-	// a dead receiver with a million events waiting costs four.
-	maxInFlight = 4
+	// a dead receiver with a million events waiting costs this many entries, and as
+	// many deliveries to a quick one share a commit of the outbox.
+	maxInFlight = 16
 	maxBackoff  = 5 * time.Minute
 	// idle is how long a loop with nothing due sleeps before looking again anyway;
 	// Publish and finished attempts wake it sooner.
