@@ -23,6 +23,10 @@ var setSchema = &hcl.BodySchema{
 		{Name: "file_mode"},
 		{Name: "dir_mode"},
 	},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "image"},
+		{Type: "thumbnail", LabelNames: []string{"label"}},
+	},
 }
 
 // setName keeps set names usable as one URL path segment and one directory name.
@@ -113,6 +117,7 @@ func (d *decoder) set(b *hcl.Block, name string, label hcl.Range, cfg *Config, m
 	d.duration(attrs["expire_after"], &s.ExpireAfter)
 	d.mode(attrs["file_mode"], 0o600, &s.FileMode)
 	d.mode(attrs["dir_mode"], 0o700, &s.DirMode)
+	s.Image, s.Thumbnails = d.images(name, content.Blocks, s.Extensions)
 	return decl
 }
 
