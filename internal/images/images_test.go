@@ -139,12 +139,16 @@ func TestKeepOrientation(t *testing.T) {
 	spec := defaultSpec()
 	spec.AutoOrient, spec.StripMetadata = false, false
 	spec.MaxWidth, spec.MaxHeight = 60, 30 // the stored box: 160 × 80 becomes 60 × 30
+	spec.Thumbnails = []Thumb{{Label: "t", Width: 20, Height: 20}}
 	res, err := p.Process(context.Background(), src, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Main.Width != 60 || res.Main.Height != 30 {
 		t.Errorf("main is %d × %d, want 60 × 30 as stored", res.Main.Width, res.Main.Height)
+	}
+	if th := res.Thumbs["t"]; th.Width != 20 || th.Height != 10 || !isRed(decode(t, th.Path).At(1, 1)) {
+		t.Errorf("thumbnail = %+v, want 20 × 10 as stored, red top-left", th)
 	}
 	if c := decode(t, res.Main.Path).At(3, 3); !isRed(c) {
 		t.Errorf("stored top-left is %v, want red", c)
