@@ -3,11 +3,14 @@ GO      ?= go
 BIN     := bin/uploadsets
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run build test test-go test-web deps vet fmt-check web web-check bench bench-smoke soak fuzz clean
+.PHONY: run build test test-go test-web deps vips-deps vet fmt-check web web-check bench bench-smoke bench-images soak fuzz clean
 
-run:
+# run needs libvips only for cgo (internal/images); vips-deps installs it when missing.
+run: vips-deps
 	$(GO) run ./cmd/uploadsets serve -config config.hcl
 
+# The server does not import internal/images yet, so it still builds static; once it
+# does, drop CGO_ENABLED=0 here (cgo is needed to link libvips) and depend on vips-deps.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/uploadsets
 
@@ -15,13 +18,20 @@ build:
 # binary with the race detector, fuzz seed corpora) and the browser test of the page.
 test: deps fmt-check vet test-go bench-smoke test-web
 
-# Node packages from the lockfiles, and Debian's Chromium for the browser test (the
-# test drives it with playwright-core; no browser is ever downloaded).
-deps:
+# Node packages from the lockfiles, Debian's Chromium for the browser test (the
+# test drives it with playwright-core; no browser is ever downloaded), and libvips.
+deps: vips-deps
 	cd e2e/js && npm ci --no-audit --no-fund
 	cd web && npm ci --no-audit --no-fund
 	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || { echo "Chromium is missing and could not be installed: apt-get install -y chromium"; exit 1; }
+
+# libvips (headers and pkg-config file, for cgo) and its command-line tools (the
+# anchor of bench-images), from Debian, when pkg-config cannot find it.
+vips-deps:
+	@pkg-config --exists 'vips >= 8.13' 2>/dev/null || { echo "libvips is missing: installing libvips-dev and libvips-tools (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pkg-config libvips-dev libvips-tools >/dev/null && pkg-config --exists 'vips >= 8.13'; } \
+	  || { echo "libvips 8.13 or later is missing and could not be installed: apt-get install -y libvips-dev libvips-tools (macOS: brew install vips pkg-config)"; exit 1; }
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed: $$out"; exit 1; }
@@ -51,6 +61,11 @@ bench:
 
 bench-smoke:
 	cd bench && $(GO) run ./cmd/uploadbench -quick -runs 1
+
+# Image processing of a 12 MP JPEG and HEIC (fit to 2048 + a 300 px thumbnail) against
+# the vips command-line tool doing the same (internal/images/bench_test.go).
+bench-images: vips-deps
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./internal/images/
 
 # Long fault soaks: 25 kill -9 in one upload; 60 MiB through a connection cut every 512 KiB.
 soak:

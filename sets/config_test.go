@@ -56,6 +56,7 @@ func TestDiagnosticsGolden(t *testing.T) {
 		"destinations":   {"destinations"},
 		"modes, proxies": {"modes"},
 		"log":            {"log"},
+		"images":         {"image"},
 		"no sets":        {"no_sets"},
 		"notify":         {"notify"},
 		"auth blocks":    {"auth"},

@@ -24,6 +24,11 @@ type Set struct {
 	ExpireAfter time.Duration // the set's expire_after, or the server-wide one
 	FileMode    os.FileMode   // of its placed files (file_mode)
 	DirMode     os.FileMode   // of the directories the server creates for it (dir_mode)
+	// Image is the processing of every upload (image block), nil for a set that places
+	// files as uploaded. A set with thumbnails and no image block gets DefaultImage.
+	Image *Image
+	// Thumbnails are derived from the processed image, in file order, labels unique.
+	Thumbnails []Thumbnail
 	// DestinationAt is where the destination comes from in the config (the set's
 	// destination, uploads_default_dest or the set's label), for problems found at start.
 	DestinationAt hcl.Range

@@ -23,7 +23,11 @@ var setSchema = &hcl.BodySchema{
 		{Name: "file_mode"},
 		{Name: "dir_mode"},
 	},
-	Blocks: []hcl.BlockHeaderSchema{{Type: "auth"}},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "auth"},
+		{Type: "image"},
+		{Type: "thumbnail", LabelNames: []string{"label"}},
+	},
 }
 
 // setName keeps set names usable as one URL path segment and one directory name.
@@ -115,6 +119,7 @@ func (d *decoder) set(b *hcl.Block, name string, label hcl.Range, cfg *Config, m
 	d.mode(attrs["file_mode"], 0o600, &s.FileMode)
 	d.mode(attrs["dir_mode"], 0o700, &s.DirMode)
 	s.Auth = d.auth(content.Blocks, name)
+	s.Image, s.Thumbnails = d.images(name, content.Blocks, s.Extensions)
 	return decl
 }
 
