@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/zclconf/go-cty/cty"
 )
 
 // Auth is a set's auth block: its uploads need a token signed with Key (HS256).
@@ -95,18 +94,5 @@ func (d *decoder) secret(attr *hcl.Attribute, set string, dst *[]byte) bool {
 		d.add(warningAt(at, fmt.Sprintf("%s %s holds a key of %d bytes: HS256 wants at least %d (256 bits) to keep the tokens of set %q unguessable, like from `openssl rand -hex 32`", attr.Name, path, len(key), minKeyLen, set)))
 	}
 	*dst = key
-	return true
-}
-
-func (d *decoder) boolean(attr *hcl.Attribute, dst *bool) bool {
-	val, ok := d.value(attr)
-	if !ok {
-		return false
-	}
-	if val.Type() != cty.Bool {
-		d.add(errorAt(attr.Expr.Range(), fmt.Sprintf("%s must be true or false, without quotes", attr.Name)))
-		return false
-	}
-	*dst = val.True()
 	return true
 }

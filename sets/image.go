@@ -211,19 +211,6 @@ func notImages(ext Extensions) string {
 
 func at(r hcl.Range) string { return fmt.Sprintf("%s:%d,%d", r.Filename, r.Start.Line, r.Start.Column) }
 
-func (d *decoder) boolean(attr *hcl.Attribute, dst *bool) bool {
-	val, ok := d.value(attr)
-	if !ok {
-		return false
-	}
-	if val.Type() != cty.Bool {
-		d.add(errorAt(attr.Expr.Range(), fmt.Sprintf("%s must be true or false, without quotes", attr.Name)))
-		return false
-	}
-	*dst = val.True()
-	return true
-}
-
 // maxCoord is libvips's largest image side.
 const maxCoord = 10_000_000
 

@@ -253,3 +253,16 @@ func (d *decoder) prefixes(attr *hcl.Attribute, dst *[]netip.Prefix) bool {
 	}
 	return good
 }
+
+func (d *decoder) boolean(attr *hcl.Attribute, dst *bool) bool {
+	val, ok := d.value(attr)
+	if !ok {
+		return false
+	}
+	if val.Type() != cty.Bool {
+		d.add(errorAt(attr.Expr.Range(), fmt.Sprintf("%s must be true or false, without quotes", attr.Name)))
+		return false
+	}
+	*dst = val.True()
+	return true
+}
