@@ -9,10 +9,9 @@ CHROMIUM ?= /usr/bin/chromium
 run: vips-deps
 	$(GO) run ./cmd/uploadsets serve -config config.hcl
 
-# The server does not import internal/images yet, so it still builds static; once it
-# does, drop CGO_ENABLED=0 here (cgo is needed to link libvips) and depend on vips-deps.
-build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/uploadsets
+# cgo links libvips (internal/images), so the binary needs the libvips runtime.
+build: vips-deps
+	$(GO) build -trimpath -o $(BIN) ./cmd/uploadsets
 
 # Everything CI runs: static checks, the Go suite (unit, HTTP tables, e2e of the built
 # binary with the race detector, fuzz seed corpora) and the browser test of the page.

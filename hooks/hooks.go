@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -30,7 +31,7 @@ type Store interface {
 	Record(id string) (diskstore.Record, error)
 	DataPath(id string) string
 	Intend(id, name string) error
-	MarkPlaced(id, name string) error
+	MarkPlaced(id, name string, thumbs map[string]string) error
 	MarkFailed(id string) error
 	Reject(id, reason string) error
 }
@@ -52,6 +53,9 @@ type Set struct {
 	// Announce, when set, durably queues the news of an upload's outcome for the app
 	// (notifications); the client is answered only once it has returned.
 	Announce func(ctx context.Context, a Announcement) error
+	// Process, when set (a set with an image block), makes of a finished upload's
+	// data the file to place and its thumbnails; a *sets.PolicyError rejects it.
+	Process func(ctx context.Context, id, src, name string) (*Processed, error)
 }
 
 // Event names an outcome worth counting.
@@ -150,6 +154,9 @@ func (h *Set) grant(c auth.Claims, clientName string) (name string, hints map[st
 		hints[diskstore.RenameKey] = name
 	}
 	if c.Folder != "" {
+		if len(h.Set.Thumbnails) > 0 && (c.Folder == ThumbsFolder || strings.HasPrefix(c.Folder, ThumbsFolder+"/")) {
+			return "", nil, nil, handler.NewError("ERR_TOKEN_INVALID", fmt.Sprintf("set %q: the upload token's folder %q is where the set's thumbnails go", h.Set.Name, c.Folder), http.StatusBadRequest)
+		}
 		var segs []string
 		for _, seg := range strings.Split(c.Folder, "/") {
 			safe, err := sets.SafeName(seg)
@@ -176,7 +183,8 @@ func (h *Set) PreFinish(ev handler.HookEvent) (handler.HTTPResponse, error) {
 	// placement still has to run to the end once started.
 	name, err := h.Finish(context.WithoutCancel(ev.Context), ev.Upload.ID)
 	if err != nil {
-		if !errors.Is(err, sets.ErrContent) {
+		var pe *sets.PolicyError
+		if !errors.As(err, &pe) { // a rejection is final: nothing to retry
 			// The client learns of the failure; from now on only its retry places
 			// the upload (see diskstore.Failed).
 			if merr := h.Store.MarkFailed(ev.Upload.ID); merr != nil {
@@ -224,50 +232,115 @@ func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 	if err := h.checkContent(ctx, id, safe); err != nil {
 		return "", err
 	}
+	src, base := h.Store.DataPath(id), safe
+	var proc *Processed
+	if h.Process != nil {
+		if proc, err = h.Process(ctx, id, src, safe); err != nil {
+			var pe *sets.PolicyError
+			if errors.As(err, &pe) {
+				return "", h.reject(ctx, id, safe, pe)
+			}
+			h.Log.Error("ProcessFailed", "id", id, "error", err)
+			return "", diskstore.Failure(h.Set.Name, "could not process the image", "data directory", err)
+		}
+		src, base = proc.Main, proc.Name
+	}
 	crashpoint.Pause("placing")
+	// What is placed is taken back if a later step fails: not recorded means not
+	// placed, and a client told of the failure must find no file of it (it may
+	// start over); the retry places it anew.
+	var placed []string
+	undo := func() {
+		for _, n := range placed {
+			if uerr := h.Placer.Unplace(n); uerr != nil {
+				h.Log.Error("UnplaceFailed", "id", id, "name", n, "error", uerr)
+			}
+		}
+	}
 	name, err = h.Placer.Place(placement.Request{
-		Src:      h.Store.DataPath(id),
-		Names:    h.Set.Candidates(safe, id),
+		Src:      src,
+		Names:    h.Set.Candidates(base, id),
 		Folder:   rec.Folder,
 		Intended: rec.Intended,
 		Intend:   func(name string) error { return h.Store.Intend(id, name) },
 	})
-	if err == nil {
-		crashpoint.At("placed") // linked or copied into place, not yet recorded
-		// The app is told before the record says placed, so that no outcome a
-		// client learns of is missing from the outbox; a crash in between tells
-		// it again (the same event, the same webhook-id) when placement is redone.
-		if err = h.announce(ctx, EventPlaced, rec, name, ""); err != nil {
-			if uerr := h.Placer.Unplace(name); uerr != nil {
-				h.Log.Error("UnplaceFailed", "id", id, "name", name, "error", uerr)
-			}
-			return "", err
-		}
-		err = h.Store.MarkPlaced(id, name)
-		if err != nil {
-			// Not recorded, so not placed: a client told of the failure must find
-			// no file of it (it may start over), and the retry places it anew.
-			if uerr := h.Placer.Unplace(name); uerr != nil {
-				h.Log.Error("UnplaceFailed", "id", id, "name", name, "error", uerr)
-			}
-			return "", err // the store's error names the set and the step
-		}
+	if name != "" {
+		placed = append(placed, name)
+	}
+	var thumbs map[string]string
+	if err == nil && proc != nil {
+		thumbs, err = h.placeThumbs(id, proc, name, &placed)
 	}
 	if err != nil {
-		if name != "" {
-			if uerr := h.Placer.Unplace(name); uerr != nil {
-				h.Log.Error("UnplaceFailed", "id", id, "name", name, "error", uerr)
-			}
-		}
+		undo()
 		// The upload stays complete but unplaced: the store withholds its last
 		// byte from the offset, so the client's retry of it places it again.
 		// os.Root's errors name files relative to the destination.
 		h.Log.Error("PlaceFailed", "id", id, "destination", h.Set.Destination, "error", err)
 		return "", diskstore.Failure(h.Set.Name, "could not place the file", "destination", err)
 	}
+	crashpoint.At("placed") // linked or copied into place, not yet recorded
+	// The app is told before the record says placed, so that no outcome a client
+	// learns of is missing from the outbox; a crash in between tells it again (the
+	// same event, the same webhook-id) when placement is redone.
+	if err := h.announce(ctx, Announcement{Event: EventPlaced, Record: rec, Name: name, Thumbs: thumbs}); err != nil {
+		undo()
+		return "", err
+	}
+	if err := h.Store.MarkPlaced(id, name, thumbs); err != nil {
+		undo()
+		return "", err // the store's error names the set and the step
+	}
+	if proc != nil && proc.Done != nil {
+		proc.Done()
+	}
 	h.emit(Outcome{Event: EventPlaced, Size: rec.Size, Took: time.Since(rec.Created)})
-	h.event(ctx, "UploadPlaced", "id", id, "name", Quote(name), "size", rec.Size)
+	h.event(ctx, "UploadPlaced", "id", id, "name", Quote(name), "size", rec.Size, "thumbnails", len(thumbs))
 	return name, nil
+}
+
+// placeThumbs puts each thumbnail at thumbs/{label}/{name}, name being the placed
+// file's (its folder included) with the thumbnail's extension, and returns them by
+// label. Each name placed is added to placed.
+func (h *Set) placeThumbs(id string, proc *Processed, name string, placed *[]string) (map[string]string, error) {
+	thumbs := map[string]string{}
+	for _, t := range proc.Thumbs {
+		folder := path.Join(ThumbsFolder, t.Label, path.Dir(name))
+		base := strings.TrimSuffix(path.Base(name), path.Ext(name)) + t.Ext
+		got, err := h.Placer.Place(placement.Request{
+			Src: t.Path, Names: h.Set.Candidates(base, id), Folder: folder,
+			// A thumbnail placed twice after a crash costs a file, not an upload.
+			Intend: func(string) error { return nil },
+		})
+		if got != "" {
+			*placed = append(*placed, got)
+		}
+		if err != nil {
+			return nil, err
+		}
+		thumbs[t.Label] = got
+	}
+	return thumbs, nil
+}
+
+// ThumbsFolder is where an image set's thumbnails go in its destination; a token's
+// folder may not claim it.
+const ThumbsFolder = "thumbs"
+
+// Processed is what Set.Process made of an upload: the file to place instead of its
+// data, and its thumbnails.
+type Processed struct {
+	Main   string // a file on the data directory's file system
+	Name   string // the name to place it under: the output format's extension
+	Thumbs []Thumb
+	Done   func() // removes the outputs' own names once they are placed
+}
+
+// Thumb is one thumbnail of a Processed upload.
+type Thumb struct {
+	Label string
+	Path  string
+	Ext   string // ".jpg"
 }
 
 // checkContent rejects an upload whose bytes are not what its extension claims: the
@@ -283,19 +356,26 @@ func (h *Set) checkContent(ctx context.Context, id, safe string) error {
 	if ok {
 		return nil
 	}
-	perr := h.Set.ContentMismatch(safe, ext, detected)
+	h.Log.Debug("ContentMismatch", "id", id, "detected", detected)
+	return h.reject(ctx, id, safe, h.Set.ContentMismatch(safe, ext, detected))
+}
+
+// reject ends an upload whose content its set refuses: the app is told, the data is
+// removed and the record keeps the reason, so that neither a HEAD nor a retry can make
+// it look like a success. It returns perr, for the client.
+func (h *Set) reject(ctx context.Context, id, name string, perr error) error {
 	rec, err := h.Store.Record(id)
 	if err != nil {
 		return err
 	}
-	if err := h.announce(ctx, EventRejected, rec, safe, perr.Error()); err != nil {
+	if err := h.announce(ctx, Announcement{Event: EventRejected, Record: rec, Name: name, Reason: perr.Error()}); err != nil {
 		return err
 	}
 	if err := h.Store.Reject(id, perr.Error()); err != nil {
 		return err
 	}
 	h.emit(Outcome{Event: EventRejected})
-	h.event(ctx, "UploadRejected", "id", id, "name", Quote(safe), "detected", detected)
+	h.event(ctx, "UploadRejected", "id", id, "name", Quote(name), "reason", perr)
 	return perr
 }
 
@@ -328,18 +408,19 @@ func (h *Set) emit(o Outcome) {
 type Announcement struct {
 	Event  Event // EventPlaced or EventRejected
 	Record diskstore.Record
-	Name   string // the placed name (folder/name), or the name a rejected upload had
-	Reason string // why it was rejected
+	Name   string            // the placed name (folder/name), or the name a rejected upload had
+	Reason string            // why it was rejected
+	Thumbs map[string]string // a placed image's thumbnails, by label
 }
 
 // announce tells the app, through Announce, before the client learns the outcome;
 // its error is what the client is told instead.
-func (h *Set) announce(ctx context.Context, ev Event, rec diskstore.Record, name, reason string) error {
+func (h *Set) announce(ctx context.Context, a Announcement) error {
 	if h.Announce == nil {
 		return nil
 	}
-	if err := h.Announce(ctx, Announcement{Event: ev, Record: rec, Name: name, Reason: reason}); err != nil {
-		h.Log.Error("NotifyFailed", "id", rec.ID, "event", string(ev), "error", err)
+	if err := h.Announce(ctx, a); err != nil {
+		h.Log.Error("NotifyFailed", "id", a.Record.ID, "event", string(a.Event), "error", err)
 		return diskstore.Failure(h.Set.Name, "could not record the event for the app", "data directory", err)
 	}
 	return nil
@@ -361,6 +442,8 @@ var responses = []struct {
 	{sets.ErrExtension, "ERR_EXTENSION_NOT_ALLOWED", http.StatusUnsupportedMediaType},
 	{sets.ErrTooLarge, "ERR_UPLOAD_TOO_LARGE", http.StatusRequestEntityTooLarge},
 	{sets.ErrContent, "ERR_CONTENT_MISMATCH", http.StatusUnprocessableEntity},
+	{sets.ErrNotImage, "ERR_NOT_AN_IMAGE", http.StatusUnprocessableEntity},
+	{sets.ErrPixels, "ERR_IMAGE_TOO_LARGE", http.StatusUnprocessableEntity},
 }
 
 // responseError turns err into the error tusd answers with. Policy errors carry their

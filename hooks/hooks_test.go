@@ -35,7 +35,7 @@ func (f *fakeStore) Record(id string) (diskstore.Record, error) {
 	return rec, nil
 }
 func (f *fakeStore) DataPath(id string) string { return filepath.Join(f.dir, id) }
-func (f *fakeStore) MarkPlaced(id, name string) error {
+func (f *fakeStore) MarkPlaced(id, name string, thumbs map[string]string) error {
 	if f.markErr != nil {
 		return diskstore.Failure("photos", "could not record the upload's state", "data directory", f.markErr)
 	}

@@ -3,6 +3,7 @@ package sets
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"os"
 	"time"
 
@@ -45,6 +46,8 @@ const (
 	RuleExtension Rule = "extension" // extension not allowed
 	RuleSize      Rule = "size"      // over max_size
 	RuleContent   Rule = "content"   // bytes are not what the extension claims
+	RuleImage     Rule = "image"     // an image set's upload that is not an image it decodes
+	RuleImageSize Rule = "pixels"    // an image with more pixels than max_pixels
 )
 
 // Sentinels for errors.Is, one per Rule.
@@ -53,6 +56,8 @@ var (
 	ErrExtension = errors.New("extension not allowed")
 	ErrTooLarge  = errors.New("too large")
 	ErrContent   = errors.New("content does not match extension")
+	ErrNotImage  = errors.New("not an image")
+	ErrPixels    = errors.New("too many pixels")
 )
 
 var ruleErrs = map[Rule]error{
@@ -60,6 +65,8 @@ var ruleErrs = map[Rule]error{
 	RuleExtension: ErrExtension,
 	RuleSize:      ErrTooLarge,
 	RuleContent:   ErrContent,
+	RuleImage:     ErrNotImage,
+	RuleImageSize: ErrPixels,
 }
 
 // PolicyError is an upload refused by a set's policy. Msg is written for the person
@@ -104,4 +111,14 @@ func (s *Set) Admit(name string, size int64) error {
 // found after upload by sniffing (detected is a MIME type such as "text/html").
 func (s *Set) ContentMismatch(name, ext, detected string) error {
 	return s.refuse(RuleContent, "rejected %q: its content is %s, not a %s file", name, detected, "."+normExt(ext))
+}
+
+// ImageRejected is the error for an upload to an image set that is not an image it
+// takes, or one with more pixels than max_pixels (pixels); why completes "name ...".
+func (s *Set) ImageRejected(name string, pixels bool, why string) error {
+	rule := RuleImage
+	if pixels {
+		rule = RuleImageSize
+	}
+	return s.refuse(rule, "rejected %q: it %s", name, strings.TrimPrefix(why, "it "))
 }

@@ -65,6 +65,12 @@ func (s *Store) Sweep() (int, error) {
 			}
 		case ValidID(name) && s.exists(s.infoPath(name)):
 			// Data of an upload with a record: swept with its record.
+		case len(name) > 32 && ValidID(name[:32]) && strings.HasPrefix(name[32:], ".out."):
+			// A processed image's output (the server's image step) that a
+			// placement never took: kept while its upload is, else old ones go.
+			if info, err := e.Info(); err == nil && !s.exists(s.infoPath(name[:32])) && s.now().Sub(info.ModTime()) > s.t().expire {
+				s.remove(filepath.Join(s.dir, name))
+			}
 		case ValidID(name), strings.HasPrefix(name, ".") && strings.Contains(name, ".info-"):
 			// A data file whose record was never written or already removed, or
 			// a temp record left by a crash of a version that replaced records

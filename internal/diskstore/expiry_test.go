@@ -18,7 +18,7 @@ func TestExpiry(t *testing.T) {
 	write(t, s, stale, 0, []byte("abc"))
 	placed := create(t, s, 3)
 	write(t, s, placed, 0, []byte("abc"))
-	s.MarkPlaced(placed, "a.txt")
+	s.MarkPlaced(placed, "a.txt", nil)
 	busy := create(t, s, 10)
 	// Leftovers of crashes: a data file without a record, a temp record.
 	os.WriteFile(filepath.Join(s.dir, "0123456789abcdef0123456789abcdef"), []byte("x"), 0o600)

@@ -69,9 +69,12 @@ type Record struct {
 	Limit int64 `json:",omitempty"`
 	// Owner is who created it (an upload token's sub); Folder and Rename say where
 	// it goes and under what name, when its token said so.
-	Owner   string `json:",omitempty"`
-	Folder  string `json:",omitempty"`
-	Rename  string `json:",omitempty"`
+	Owner  string `json:",omitempty"`
+	Folder string `json:",omitempty"`
+	Rename string `json:",omitempty"`
+	// Thumbs are the placed thumbnails of an image set's upload, by label: paths
+	// relative to the destination.
+	Thumbs  map[string]string `json:",omitempty"`
 	Created time.Time
 	// Activity is when the upload last changed: its last byte written, or its
 	// placement or rejection. Expiry counts from it.
@@ -346,10 +349,11 @@ func (s *Store) Record(id string) (Record, error) {
 // A change that only announces an intended name (Intend) leaves the state as it was.
 type stateChange struct {
 	State  State
-	Name   string `json:",omitempty"`
-	Intend string `json:",omitempty"`
-	Reason string `json:",omitempty"`
-	Length int64  `json:",omitempty"` // the length of an upload that had none, once known
+	Name   string            `json:",omitempty"`
+	Intend string            `json:",omitempty"`
+	Reason string            `json:",omitempty"`
+	Length int64             `json:",omitempty"` // the length of an upload that had none, once known
+	Thumbs map[string]string `json:",omitempty"`
 }
 
 // parseRecord decodes a record file: the record as created, then each state change in
@@ -380,7 +384,7 @@ func parseRecord(data []byte) (rec Record, valid int64, err error) {
 				rec.Size, rec.SizeIsDeferred = c.Length, false
 				continue
 			}
-			rec.State, rec.Name, rec.Reason = c.State, c.Name, c.Reason
+			rec.State, rec.Name, rec.Reason, rec.Thumbs = c.State, c.Name, c.Reason, c.Thumbs
 		}
 	}()
 	<-done
@@ -441,8 +445,8 @@ func (s *Store) DataPath(id string) string { return s.binPath(id) }
 // MarkPlaced records that the upload's bytes now live at name in the destination, then
 // removes the data file. The record is written first: a crash in between leaves a data
 // file that Sweep removes, never a placed file the store does not know about.
-func (s *Store) MarkPlaced(id, name string) error {
-	if err := s.changeState(id, stateChange{State: Placed, Name: name}); err != nil {
+func (s *Store) MarkPlaced(id, name string, thumbs map[string]string) error {
+	if err := s.changeState(id, stateChange{State: Placed, Name: name, Thumbs: thumbs}); err != nil {
 		return err
 	}
 	if err := os.Remove(s.binPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -97,7 +97,7 @@ func TestPlacedUploadStaysComplete(t *testing.T) {
 	s := newStore(t)
 	id := create(t, s, 3)
 	write(t, s, id, 0, []byte("abc"))
-	if err := s.MarkPlaced(id, "a.txt"); err != nil {
+	if err := s.MarkPlaced(id, "a.txt", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(s.DataPath(id)); !errors.Is(err, os.ErrNotExist) {
@@ -162,7 +162,7 @@ func TestStateChangesAreAppended(t *testing.T) {
 	id := create(t, s, 3)
 	before, _ := os.ReadFile(s.infoPath(id))
 	write(t, s, id, 0, []byte("abc"))
-	if err := s.MarkPlaced(id, "a.txt"); err != nil {
+	if err := s.MarkPlaced(id, "a.txt", nil); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := os.ReadFile(s.infoPath(id))
@@ -194,7 +194,7 @@ func TestTornStateChangeIsIgnoredAndOverwritten(t *testing.T) {
 			if err != nil || rec.State != Receiving || !rec.Complete() {
 				t.Fatalf("after a torn change: %+v, %v; want a complete upload still receiving", rec, err)
 			}
-			if err := s.MarkPlaced(id, "a.txt"); err != nil {
+			if err := s.MarkPlaced(id, "a.txt", nil); err != nil {
 				t.Fatal(err)
 			}
 			if rec, err := s.Record(id); err != nil || rec.State != Placed || rec.Name != "a.txt" {
@@ -316,7 +316,7 @@ func TestFailedAndIntendedAreRecorded(t *testing.T) {
 	if lines := bytes.Count(after[len(before):], []byte("\n")); lines != 2 {
 		t.Errorf("%d changes appended for two equal retries, want 2:\n%s", lines, after[len(before):])
 	}
-	if err := s.MarkPlaced(id, "a.txt"); err != nil {
+	if err := s.MarkPlaced(id, "a.txt", nil); err != nil {
 		t.Fatal(err)
 	}
 	if rec, _ := s.Record(id); rec.State != Placed || rec.ReportedOffset() != 4 {

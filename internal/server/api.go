@@ -62,6 +62,8 @@ type uploadInfo struct {
 	Name   string `json:"name"`
 	URL    string `json:"url"`
 	Reason string `json:"reason,omitempty"`
+	// Thumbnails are the URLs of a placed image's thumbnails, by label.
+	Thumbnails map[string]string `json:"thumbnails,omitempty"`
 }
 
 func (s *instance) apiUpload(w http.ResponseWriter, r *http.Request) {
@@ -95,6 +97,7 @@ func (s *instance) apiUpload(w http.ResponseWriter, r *http.Request) {
 	switch rec.State {
 	case diskstore.Placed:
 		info.State, info.Name, info.URL = "complete", rec.Name, us.hooks.FileURL(s.baseURL(r), rec.Name)
+		info.Thumbnails = thumbURLs(us, s.baseURL(r), rec.Thumbs)
 	case diskstore.Rejected:
 		info.State, info.Reason = "rejected", rec.Reason
 	}

@@ -23,6 +23,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	size     *prometheus.HistogramVec
 	reloads  *prometheus.CounterVec
+	images   *prometheus.HistogramVec
 	sets     atomic.Pointer[[]*uploadSet] // swapped by a reload
 }
 
@@ -64,9 +65,14 @@ func newMetrics() *metrics {
 		Name: "uploadsets_config_reloads_total",
 		Help: "Config reloads (SIGHUP), by result: ok, or failed (the running config is kept).",
 	}, []string{"result"})
+	m.images = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "uploadsets_image_seconds",
+		Help:    "Image processing of an upload (waiting for a worker included): decode, orient, fit, strip, encode, thumbnails.",
+		Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+	}, []string{"set"})
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("failed")
-	m.registry.MustRegister(m.outcomes, m.errors, m.active, m.duration, m.size, m.reloads,
+	m.registry.MustRegister(m.outcomes, m.errors, m.active, m.duration, m.size, m.reloads, m.images,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -61,6 +61,8 @@ func eventData(ctx context.Context, us *uploadSet, rec diskstore.Record, name st
 func (s *Server) announcer(us *uploadSet) func(context.Context, hooks.Announcement) error {
 	return func(ctx context.Context, a hooks.Announcement) error {
 		ev := notify.Event{Type: notify.Placed, Data: eventData(ctx, us, a.Record, a.Name)}
+		base, _ := ctx.Value(baseKey{}).(string)
+		ev.Data.Thumbnails = thumbURLs(us, base, a.Thumbs)
 		if a.Event == hooks.EventRejected {
 			ev.Type = notify.Rejected
 			ev.Data.URL, ev.Data.Type, ev.Data.Reason = "", "", a.Reason
@@ -79,4 +81,16 @@ func (s *Server) storeChanges(set string) func(kind string, rec diskstore.Record
 			ID: rec.ID, Set: set, Name: hooks.ClientName(rec.MetaData), Size: rec.Size, Metadata: rec.MetaData, Owner: rec.Owner,
 		}})
 	}
+}
+
+// thumbURLs are the URLs of thumbnails given by label and path.
+func thumbURLs(us *uploadSet, base string, thumbs map[string]string) map[string]string {
+	if len(thumbs) == 0 {
+		return nil
+	}
+	urls := make(map[string]string, len(thumbs))
+	for label, p := range thumbs {
+		urls[label] = us.hooks.FileURL(base, p)
+	}
+	return urls
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/uploadsets/uploadsets/hooks"
 	"github.com/uploadsets/uploadsets/internal/auth"
 	"github.com/uploadsets/uploadsets/internal/diskstore"
+	"github.com/uploadsets/uploadsets/internal/images"
 	"github.com/uploadsets/uploadsets/internal/notify"
 	"github.com/uploadsets/uploadsets/internal/placement"
 	"github.com/uploadsets/uploadsets/internal/reqid"
@@ -48,7 +49,8 @@ const lockTimeout = 20 * time.Second
 type Server struct {
 	log     hclog.Logger
 	metrics *metrics
-	outbox  *notify.Outbox // nil without notify blocks
+	outbox  *notify.Outbox    // nil without notify blocks
+	images  *images.Processor // nil until a set has an image block
 	// inFlight holds the requests that may be reading an upload body: shutdown cuts
 	// them so that they store what they received and end, instead of holding the
 	// process until their clients finish.
@@ -182,6 +184,13 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 	us := &uploadSet{set: set, store: store, dest: dest}
 	us.hooks = &hooks.Set{Set: set, Store: store, Placer: dest, Log: log, Events: s.metrics.event}
 	us.hooks.Announce = s.announcer(us)
+	if spec, ok := images.SpecFor(set); ok {
+		p, err := s.imageProcessor()
+		if err != nil {
+			return nil, fmt.Errorf("image processing: %w", err)
+		}
+		us.hooks.Process = s.processImages(us, p, spec)
+	}
 	if set.Auth != nil {
 		us.verifier = auth.NewVerifier(set.Name, set.Auth.Key)
 	}

@@ -1,0 +1,109 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/uploadsets/uploadsets/hooks"
+	"github.com/uploadsets/uploadsets/internal/durable"
+	"github.com/uploadsets/uploadsets/internal/images"
+)
+
+// imageProcessor is the server's one libvips pool, started the first time a set with
+// an image block needs it (libvips cannot be restarted, so reloads keep it).
+func (s *Server) imageProcessor() (*images.Processor, error) {
+	if s.images == nil {
+		p, err := images.Start(0, s.log.Named("images"))
+		if err != nil {
+			return nil, err
+		}
+		s.images = p
+	}
+	return s.images, nil
+}
+
+// processImages is the hooks.Process of an image set. Its outputs get names derived
+// from the upload (<id>.out.main.jpg, <id>.out.t-small.jpg) beside the data, renamed
+// there once synced, the main one last: after a crash, an upload whose main output
+// exists is placed from its outputs as they are, so placement finds what an earlier
+// attempt placed (the same inode) instead of placing a second copy.
+func (s *Server) processImages(us *uploadSet, p *images.Processor, spec images.Spec) func(ctx context.Context, id, src, name string) (*hooks.Processed, error) {
+	return func(ctx context.Context, id, src, name string) (*hooks.Processed, error) {
+		dir := filepath.Dir(src)
+		prefix := filepath.Join(dir, id+".out.")
+		if proc, ok := earlierOutputs(prefix, name, spec); ok {
+			return proc, nil
+		}
+		// The wait for a worker counts toward the request's time; a job that has
+		// started runs to its end (images.Processor.Process).
+		wait, cancel := context.WithTimeout(ctx, s.current.Load().cfg.NetworkTimeout)
+		defer cancel()
+		spec.Dir = dir
+		t0 := time.Now()
+		res, err := p.Process(wait, src, spec)
+		s.metrics.images.WithLabelValues(us.set.Name).Observe(time.Since(t0).Seconds())
+		var re *images.RejectError
+		switch {
+		case errors.As(err, &re):
+			us.hooks.Log.Info("ImageRejected", "id", id, "detail", re.Detail)
+			return nil, us.set.ImageRejected(name, errors.Is(err, images.ErrTooLarge), re.Msg)
+		case errors.Is(err, context.DeadlineExceeded):
+			return nil, handler.NewError("ERR_IMAGES_BUSY", fmt.Sprintf(
+				"set %q: every image worker is busy; the upload is complete, retry it in a moment to have it processed", us.set.Name), http.StatusServiceUnavailable)
+		case err != nil:
+			return nil, err
+		}
+		for label, t := range res.Thumbs {
+			if err := os.Rename(t.Path, prefix+"t-"+label+t.Ext); err != nil {
+				res.Remove()
+				return nil, err
+			}
+		}
+		if err := os.Rename(res.Main.Path, prefix+"main"+res.Main.Ext); err != nil {
+			res.Remove()
+			return nil, err
+		}
+		if err := durable.SyncDir(dir); err != nil {
+			return nil, err
+		}
+		proc, _ := earlierOutputs(prefix, name, spec)
+		return proc, nil
+	}
+}
+
+// earlierOutputs are the outputs an attempt left under prefix, if its main one is
+// there.
+func earlierOutputs(prefix, name string, spec images.Spec) (*hooks.Processed, bool) {
+	mains, _ := filepath.Glob(globEscape(prefix) + "main.*")
+	if len(mains) != 1 {
+		return nil, false
+	}
+	ext := filepath.Ext(mains[0])
+	proc := &hooks.Processed{Main: mains[0], Name: images.Output{Ext: ext}.Name(name)}
+	for _, t := range spec.Thumbnails {
+		found, _ := filepath.Glob(globEscape(prefix) + "t-" + t.Label + ".*")
+		if len(found) != 1 {
+			return nil, false
+		}
+		proc.Thumbs = append(proc.Thumbs, hooks.Thumb{Label: t.Label, Path: found[0], Ext: filepath.Ext(found[0])})
+	}
+	proc.Done = func() {
+		all, _ := filepath.Glob(globEscape(prefix) + "*")
+		for _, f := range all {
+			os.Remove(f)
+		}
+	}
+	return proc, true
+}
+
+func globEscape(s string) string {
+	return strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`).Replace(s)
+}
