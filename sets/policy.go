@@ -3,8 +3,8 @@ package sets
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
