@@ -49,6 +49,16 @@ func (c *Config) WriteSummary(w io.Writer) {
 			}
 			line("  ", "auth", "HS256 token required ("+files+")")
 		}
+		if im := s.Image; im != nil {
+			box := "any size"
+			if im.MaxWidth > 0 || im.MaxHeight > 0 {
+				box = fmt.Sprintf("fit in %dx%d", im.MaxWidth, im.MaxHeight)
+			}
+			line("  ", "image", fmt.Sprintf("%s, %s, quality %d, at most %d pixels", im.Format, box, im.Quality, im.MaxPixels))
+			for _, t := range s.Thumbnails {
+				line("  ", "thumbnail", fmt.Sprintf("%s: %dx%d %s, thumbs/%s/", t.Label, t.Width, t.Height, t.Fit, t.Label))
+			}
+		}
 	}
 	io.WriteString(w, b.String())
 }
