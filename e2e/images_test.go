@@ -11,6 +11,7 @@ import (
 	"image/png"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,5 +124,120 @@ set "photos" {
 				t.Error("placed anyway")
 			}
 		})
+	}
+}
+
+// withOrientation inserts an EXIF APP1 segment with orientation o (and a GPS position,
+// which must not survive) after a JPEG's SOI marker.
+func withOrientation(jpg []byte, o uint16) []byte {
+	le := binenc.LittleEndian
+	tiff := []byte("II*\x00\x08\x00\x00\x00")
+	tiff = le.AppendUint16(tiff, 2) // IFD0: orientation, GPS IFD pointer
+	tiff = le.AppendUint16(tiff, 0x0112)
+	tiff = le.AppendUint16(tiff, 3)
+	tiff = le.AppendUint32(tiff, 1)
+	tiff = le.AppendUint16(tiff, o)
+	tiff = le.AppendUint16(tiff, 0)
+	tiff = le.AppendUint16(tiff, 0x8825)
+	tiff = le.AppendUint16(tiff, 4)
+	tiff = le.AppendUint32(tiff, 1)
+	tiff = le.AppendUint32(tiff, uint32(len(tiff)+4+4)) // right after the next-IFD offset
+	tiff = le.AppendUint32(tiff, 0)
+	tiff = le.AppendUint16(tiff, 1) // GPS IFD: latitude ref "N"
+	tiff = le.AppendUint16(tiff, 0x0001)
+	tiff = le.AppendUint16(tiff, 2)
+	tiff = le.AppendUint32(tiff, 2)
+	tiff = append(tiff, 'N', 0, 0, 0)
+	tiff = le.AppendUint32(tiff, 0)
+	app1 := append([]byte("Exif\x00\x00"), tiff...)
+	seg := []byte{0xFF, 0xE1}
+	seg = binenc.BigEndian.AppendUint16(seg, uint16(len(app1)+2))
+	seg = append(seg, app1...)
+	return append(append(append([]byte{}, jpg[:2]...), seg...), jpg[2:]...)
+}
+
+// markers lists a JPEG's segment markers up to the image data.
+func markers(jpg []byte) []byte {
+	var out []byte
+	for i := 2; i+4 <= len(jpg) && jpg[i] == 0xFF; {
+		m := jpg[i+1]
+		out = append(out, m)
+		if m == 0xDA {
+			break
+		}
+		i += 2 + int(binenc.BigEndian.Uint16(jpg[i+2:]))
+	}
+	return out
+}
+
+// Phones: a JPEG stored sideways with EXIF orientation 6 and a GPS position, and an
+// iPhone's HEIC, through the binary.
+func TestImageSetsTakePhonePhotos(t *testing.T) {
+	s := startServer(t, `
+set "phone" {
+  extensions = concat(images, ["heic"])
+  image {
+    max_width  = 400
+    max_height = 400
+    format     = "jpeg"
+  }
+}`)
+	dest := s.Uploads("phone")
+	img, err := png.Decode(bytes.NewReader(photoPNG(t, 800, 600)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	jpeg.Encode(&b, img, &jpeg.Options{Quality: 90})
+	sideways := withOrientation(b.Bytes(), 6)
+	_, last := upload(t, s.URL+"/uploads/phone/", "IMG_0042.jpg", sideways, len(sideways))
+	if got := last.Header.Get("Upload-File-Name"); got != "IMG_0042.jpg" {
+		t.Fatalf("Upload-File-Name %q", got)
+	}
+	out, err := os.ReadFile(filepath.Join(dest, "IMG_0042.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range markers(out) {
+		if m >= 0xE1 && m <= 0xEF || m == 0xFE {
+			t.Errorf("the placed JPEG keeps metadata segment 0x%X (EXIF, XMP, IPTC or a comment)", m)
+		}
+	}
+	if bytes.Contains(out, []byte("Exif")) {
+		t.Error("EXIF (with the GPS position) survived")
+	}
+	rotated, err := jpeg.Decode(bytes.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bd := rotated.Bounds()
+	if bd.Dx() != 300 || bd.Dy() != 400 {
+		t.Fatalf("placed %dx%d, want 300x400: turned upright, then fitted", bd.Dx(), bd.Dy())
+	}
+	// Stored top-left, the red corner is top-right once turned 90° clockwise.
+	if r, _, bl, _ := rotated.At(bd.Dx()-10, 10).RGBA(); r>>8 < 150 || bl>>8 > 80 {
+		t.Errorf("the top-right corner is %d,_,%d: the image was not turned upright", r>>8, bl>>8)
+	}
+
+	if _, err := exec.LookPath("vips"); err != nil {
+		t.Fatal("the vips command (libvips-tools) is missing: run make deps")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "in.png"), photoPNG(t, 640, 480), 0o644)
+	if out, err := exec.Command("vips", "copy", filepath.Join(dir, "in.png"), filepath.Join(dir, "in.heic")).CombinedOutput(); err != nil {
+		t.Fatalf("making a HEIC: %v %s", err, out)
+	}
+	heic, _ := os.ReadFile(filepath.Join(dir, "in.heic"))
+	_, last = upload(t, s.URL+"/uploads/phone/", "IMG_0001.HEIC", heic, len(heic))
+	if got := last.Header.Get("Upload-File-Name"); got != "IMG_0001.jpg" {
+		t.Fatalf("a HEIC placed as %q, want IMG_0001.jpg", got)
+	}
+	f, err := os.Open(filepath.Join(dest, "IMG_0001.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if c, err := jpeg.DecodeConfig(f); err != nil || c.Width != 400 || c.Height != 300 {
+		t.Errorf("the HEIC became %dx%d (%v), want a 400x300 JPEG", c.Width, c.Height, err)
 	}
 }
