@@ -12,6 +12,7 @@ uploads_default_url  = ""          # a set without url is served from <this><set
 expire_after     = "24h" # unfinished uploads are deleted after this long without progress
 network_timeout  = "60s" # a request body that sends nothing for this long is cut (its bytes are kept)
 shutdown_timeout = "30s" # on SIGTERM, how long in-flight requests get to end
+# image_workers  = 2     # image jobs at once, for sets with an image block; default one per core
 
 # Behind a TLS proxy, set public_url to the https URL clients use, or list the proxy
 # here so that its X-Forwarded-Host/-Proto are believed (from anyone else they are not).

@@ -26,6 +26,9 @@ type Config struct {
 	ExpireAfter     time.Duration // abandoned partial uploads are removed after this; default 24h
 	ShutdownTimeout time.Duration // default 30s
 	NetworkTimeout  time.Duration // a request body that sends nothing for this long is cut; default 60s
+	// ImageWorkers is how many image jobs run at once (image_workers); 0, the
+	// default, is one per core.
+	ImageWorkers int
 	// TrustedProxies are the peers whose X-Forwarded-Host/-Proto and Forwarded
 	// headers are believed; from anyone else those headers are dropped.
 	TrustedProxies []netip.Prefix
@@ -49,6 +52,7 @@ var rootSchema = &hcl.BodySchema{
 		{Name: "expire_after"},
 		{Name: "shutdown_timeout"},
 		{Name: "network_timeout"},
+		{Name: "image_workers"},
 		{Name: "trusted_proxies"},
 		{Name: "file_mode"},
 		{Name: "dir_mode"},
@@ -187,6 +191,7 @@ func (d *decoder) config(body hcl.Body, filename string) *Config {
 	d.duration(attrs["expire_after"], &cfg.ExpireAfter)
 	d.duration(attrs["shutdown_timeout"], &cfg.ShutdownTimeout)
 	d.duration(attrs["network_timeout"], &cfg.NetworkTimeout)
+	d.count(attrs["image_workers"], 256, &cfg.ImageWorkers)
 	d.prefixes(attrs["trusted_proxies"], &cfg.TrustedProxies)
 	d.mode(attrs["file_mode"], 0o600, &cfg.FileMode)
 	d.mode(attrs["dir_mode"], 0o700, &cfg.DirMode)

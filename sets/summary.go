@@ -22,6 +22,9 @@ func (c *Config) WriteSummary(w io.Writer) {
 	line("", "expire_after", formatDuration(c.ExpireAfter))
 	line("", "file_mode", fmt.Sprintf("%#o (directories %#o)", c.FileMode, c.DirMode))
 	line("", "log", c.LogLevel+", "+c.LogFormat)
+	if c.ImageWorkers > 0 {
+		line("", "image_workers", fmt.Sprint(c.ImageWorkers))
+	}
 	if len(c.TrustedProxies) > 0 {
 		line("", "trusted_proxies", fmt.Sprint(c.TrustedProxies))
 	}

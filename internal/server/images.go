@@ -18,10 +18,11 @@ import (
 )
 
 // imageProcessor is the server's one libvips pool, started the first time a set with
-// an image block needs it (libvips cannot be restarted, so reloads keep it).
-func (s *Server) imageProcessor() (*images.Processor, error) {
+// an image block needs it (libvips cannot be restarted, so reloads keep it, and its
+// image_workers).
+func (s *Server) imageProcessor(workers int) (*images.Processor, error) {
 	if s.images == nil {
-		p, err := images.Start(0, s.log.Named("images"))
+		p, err := images.Start(workers, s.log.Named("images"))
 		if err != nil {
 			return nil, err
 		}

@@ -185,7 +185,7 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 	us.hooks = &hooks.Set{Set: set, Store: store, Placer: dest, Log: log, Events: s.metrics.event}
 	us.hooks.Announce = s.announcer(us)
 	if spec, ok := images.SpecFor(set); ok {
-		p, err := s.imageProcessor()
+		p, err := s.imageProcessor(cfg.ImageWorkers)
 		if err != nil {
 			return nil, fmt.Errorf("image processing: %w", err)
 		}

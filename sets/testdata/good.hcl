@@ -6,6 +6,7 @@ uploads_default_dest = "files"
 uploads_default_url  = "https://cdn.example.com/"
 expire_after         = "90m"
 shutdown_timeout     = "5s"
+image_workers        = 3
 trusted_proxies      = ["10.1.0.0/16", "::1"]
 
 set "photos" {

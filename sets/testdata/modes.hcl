@@ -15,3 +15,4 @@ set "fine" {
   file_mode = "0660"
   dir_mode  = "0750"
 }
+image_workers = 0
