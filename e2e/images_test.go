@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/base64"
 	binenc "encoding/binary"
 	"encoding/json"
 	"hash/crc32"
@@ -239,5 +240,45 @@ set "phone" {
 	defer f.Close()
 	if c, err := jpeg.DecodeConfig(f); err != nil || c.Width != 400 || c.Height != 300 {
 		t.Errorf("the HEIC became %dx%d (%v), want a 400x300 JPEG", c.Width, c.Height, err)
+	}
+}
+
+// The app learns of a processed photo's final name, type and thumbnails.
+func TestPlacedImageEventHasThumbnails(t *testing.T) {
+	rc := newReceiver(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "notify.key"), []byte("whsec_"+base64.StdEncoding.EncodeToString([]byte("thirty-two bytes of webhook key!"))), 0o600)
+	s := startServerIn(t, dir, baseConfig+`
+notify "app" {
+  url         = "`+rc.URL+`"
+  secret_file = "./notify.key"
+  events      = ["upload.placed"]
+}
+set "photos" {
+  extensions = ["png", "jpg"]
+  image {
+    format = "jpeg"
+  }
+  thumbnail "small" {
+    width  = 64
+    height = 64
+    fit    = "cover"
+  }
+}`)
+	data := photoPNG(t, 300, 200)
+	url, _ := upload(t, s.URL+"/uploads/photos/", "beach.png", data, len(data))
+	d := rc.wait(t, "upload.placed "+uploadID(url))["upload.placed "+uploadID(url)].event.Data
+	thumbs, _ := d["thumbnails"].(map[string]any)
+	if d["name"] != "beach.jpg" || d["type"] != "image/jpeg" || d["url"] != s.URL+"/files/photos/beach.jpg" ||
+		thumbs["small"] != s.URL+"/files/photos/thumbs/small/beach.jpg" {
+		t.Errorf("upload.placed data: %v", d)
+	}
+	f, err := os.Open(filepath.Join(s.Uploads("photos"), "thumbs", "small", "beach.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if c, err := jpeg.DecodeConfig(f); err != nil || c.Width != 64 || c.Height != 64 {
+		t.Errorf("a cover thumbnail of 64x64 is %dx%d (%v)", c.Width, c.Height, err)
 	}
 }
