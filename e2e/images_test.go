@@ -282,3 +282,33 @@ set "photos" {
 		t.Errorf("a cover thumbnail of 64x64 is %dx%d (%v)", c.Width, c.Height, err)
 	}
 }
+
+// A static build (CGO_ENABLED=0) has no libvips: it serves every set but the ones that
+// process images, and says so when a config has one.
+func TestStaticBuildRefusesOnlyImageSets(t *testing.T) {
+	static := filepath.Join(t.TempDir(), "uploadsets-static")
+	build := exec.Command("go", "build", "-o", static, "../cmd/uploadsets")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("CGO_ENABLED=0 go build: %v %s", err, out)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "config.hcl"), []byte(baseConfig+`
+set "photos" {
+  extensions = ["jpg"]
+  image {
+    format = "jpeg"
+  }
+}`), 0o644)
+	cmd := exec.Command(static, "serve", "-config", "config.hcl")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `set \"photos\": image processing: image processing needs libvips`) {
+		t.Errorf("a static build with an image set: %v\n%s", err, out)
+	}
+	check := exec.Command(static, "check", "-config", "config.hcl")
+	check.Dir = dir
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Errorf("check with a static build: %v %s", err, out)
+	}
+}

@@ -1,3 +1,5 @@
+//go:build cgo
+
 package images
 
 // Images for the tests, made here: stdlib encoders for the pixels, metadata segments

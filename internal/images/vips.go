@@ -1,3 +1,5 @@
+//go:build cgo
+
 package images
 
 // The two things govips does not expose: blocking loaders, and a header-only load
