@@ -255,9 +255,7 @@ func TestEmptyUploadWhosePlacementFailedIsRetried(t *testing.T) {
 	if res.StatusCode != 500 || !strings.Contains(body, want) || loc == "" || strings.Contains(body, dir) {
 		t.Fatalf("POST of an empty upload into a read-only destination: %d %q Location %q; want 500 %q", res.StatusCode, body, loc, want)
 	}
-	if !strings.Contains(s.Log(), dest) {
-		t.Error("the log does not say which path failed")
-	}
+	waitLog(t, s, dest, 1) // the log says which path failed
 	res, body = do(t, http.MethodHead, loc, nil, nil)
 	if res.StatusCode < 500 {
 		t.Fatalf("HEAD while the destination is still read-only: %d; a 2xx would tell the client it is done", res.StatusCode)

@@ -35,6 +35,8 @@ log {
 		t.Fatalf("PATCH: %d, X-Request-ID %q: a malformed one must be replaced by the server's", res.StatusCode, made)
 	}
 
+	// The log reaches the test through a pipe: wait for the line, not for luck.
+	waitLog(t, s, `"@message":"UploadPlaced"`, 1)
 	events := map[string]map[string]any{}
 	for _, line := range strings.Split(strings.TrimSpace(s.Log()), "\n") {
 		var v map[string]any

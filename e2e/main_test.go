@@ -52,6 +52,7 @@ type server struct {
 	log     strings.Builder
 	exited  chan struct{}
 	exitErr error
+	logDone chan struct{} // closed when all the server wrote has been read
 }
 
 // Uploads is the default destination of set name.
@@ -109,7 +110,7 @@ func startServerEnv(t *testing.T, dir, config string, env ...string) *server {
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{Dir: dir, Config: cfg, exited: make(chan struct{})}
+	s := &server{Dir: dir, Config: cfg, exited: make(chan struct{}), logDone: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	s.cmd = exec.CommandContext(ctx, binary, "serve", "-config", cfg)
@@ -127,6 +128,7 @@ func startServerEnv(t *testing.T, dir, config string, env ...string) *server {
 	}
 	urls := make(chan string, 1)
 	go func() {
+		defer close(s.logDone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
@@ -142,6 +144,12 @@ func startServerEnv(t *testing.T, dir, config string, env ...string) *server {
 		}
 	}()
 	go func() {
+		// Wait closes the pipe: the log is read to its end first (os/exec's rule),
+		// so that a test reading the log after Stop or Kill sees all of it.
+		select {
+		case <-s.logDone:
+		case <-time.After(30 * time.Second):
+		}
 		s.exitErr = s.cmd.Wait()
 		close(s.exited)
 	}()

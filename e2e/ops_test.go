@@ -625,6 +625,7 @@ func TestReadOnlyDestinationIsToldAndRetried(t *testing.T) {
 	if strings.Contains(body, dir) || regexp.MustCompile(`(^|\s)/\w`).MatchString(body) {
 		t.Errorf("the error shows a path: %q", body)
 	}
+	waitLog(t, s, "PlaceFailed", 1)
 	var failed []string
 	for _, l := range strings.Split(s.Log(), "\n") {
 		if strings.Contains(l, "uploadsets.files: PlaceFailed:") && strings.Contains(l, "read-only") {

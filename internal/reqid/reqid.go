@@ -28,13 +28,20 @@ func From(ctx context.Context) string {
 // and echoes it in the response.
 func Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(Header)
-		if !valid(id) {
-			id = newID()
-		}
-		w.Header().Set(Header, id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), key{}, id)))
+		next.ServeHTTP(w, Tag(w, r))
 	})
+}
+
+// Tag is Middleware's work on one request: it returns r with its ID, echoed in w.
+// Servers that keep their handler chain shallow call it inline: every frame between
+// net/http and a body read stays on the stack of a held upload.
+func Tag(w http.ResponseWriter, r *http.Request) *http.Request {
+	id := r.Header.Get(Header)
+	if !valid(id) {
+		id = newID()
+	}
+	w.Header().Set(Header, id)
+	return r.WithContext(context.WithValue(r.Context(), key{}, id))
 }
 
 func valid(id string) bool {

@@ -16,7 +16,7 @@ import (
 // forwarding are the headers through which a proxy tells what the client asked for.
 var forwarding = []string{"Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto"}
 
-// trustForwarding removes the forwarding headers of requests that do not come from a
+// normaliseForwarding removes the forwarding headers of requests that do not come from a
 // trusted proxy, and rewrites those of requests that do into one validated form:
 // X-Forwarded-Host and X-Forwarded-Proto, each a single value, or absent. tusd (told to
 // respect them) reads that form exactly as baseURL does, so its Location and the
@@ -24,23 +24,20 @@ var forwarding = []string{"Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto"}
 // capitalised Forwarded parameter differently and take a host up to the next ';'
 // (in "host=a, for=b" that is "a, for=b"), and hand out an upload URL that leads
 // nowhere.
-func (s *instance) trustForwarding(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var host, proto string
-		if s.trustedPeer(r.RemoteAddr) {
-			host, proto = forwardedTo(r.Header)
-		}
-		for _, h := range forwarding {
-			r.Header.Del(h)
-		}
-		if host != "" {
-			r.Header.Set("X-Forwarded-Host", host)
-		}
-		if proto != "" {
-			r.Header.Set("X-Forwarded-Proto", proto)
-		}
-		next.ServeHTTP(w, r)
-	})
+func (s *instance) normaliseForwarding(r *http.Request) {
+	var host, proto string
+	if s.trustedPeer(r.RemoteAddr) {
+		host, proto = forwardedTo(r.Header)
+	}
+	for _, h := range forwarding {
+		r.Header.Del(h)
+	}
+	if host != "" {
+		r.Header.Set("X-Forwarded-Host", host)
+	}
+	if proto != "" {
+		r.Header.Set("X-Forwarded-Proto", proto)
+	}
 }
 
 func (s *instance) trustedPeer(remote string) bool {
@@ -99,7 +96,7 @@ func forwardedTo(h http.Header) (host, proto string) {
 }
 
 // baseURL is this server's URL as the client knows it: public_url, or the scheme and
-// host of the request, as forwarded by a trusted proxy (see trustForwarding). It reads
+// host of the request, as forwarded by a trusted proxy (see normaliseForwarding). It reads
 // the forwarding headers the way tusd does for Location, so the two agree.
 func (s *instance) baseURL(r *http.Request) string {
 	if s.cfg.PublicURL != "" {

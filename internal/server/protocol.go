@@ -21,38 +21,29 @@ import (
 // checksum, verified by the store.
 const extensions = ",expiration,checksum"
 
-// methodOverride applies X-HTTP-Method-Override (for clients that cannot send PATCH or
+// overrideMethod applies X-HTTP-Method-Override (for clients that cannot send PATCH or
 // DELETE) whatever the real method, before anything looks at the method. tusd applies
 // it only to POSTs, and only inside its own middleware.
-func methodOverride(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if m := r.Header.Get("X-HTTP-Method-Override"); m != "" {
-			r.Method = strings.ToUpper(m)
-		}
-		next.ServeHTTP(w, r)
-	})
+func overrideMethod(r *http.Request) {
+	if m := r.Header.Get("X-HTTP-Method-Override"); m != "" {
+		r.Method = strings.ToUpper(m)
+	}
 }
 
-// advertise adds to OPTIONS what tusd leaves out: the set's limit (tusd sends
-// Tus-Max-Size only when it enforces the limit itself, and here the creation hook
-// does), the extensions above, and the checksum algorithms.
-func advertise(max int64, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodOptions {
-			next.ServeHTTP(w, r)
-			return
-		}
-		next.ServeHTTP(&tusWriter{ResponseWriter: w, before: func(h http.Header, code int) (int, string) {
-			if code < 300 {
-				h.Set("Tus-Max-Size", strconv.FormatInt(max, 10))
-				if e := h.Get("Tus-Extension"); e != "" {
-					h.Set("Tus-Extension", e+extensions)
-				}
-				h.Set("Tus-Checksum-Algorithm", diskstore.ChecksumAlgorithms)
+// advertise answers OPTIONS through next, adding what tusd leaves out: the set's limit
+// (tusd sends Tus-Max-Size only when it enforces the limit itself, and here the
+// creation hook does), the extensions above, and the checksum algorithms.
+func advertise(max int64, next http.Handler, w http.ResponseWriter, r *http.Request) {
+	next.ServeHTTP(&tusWriter{ResponseWriter: w, before: func(h http.Header, code int) (int, string) {
+		if code < 300 {
+			h.Set("Tus-Max-Size", strconv.FormatInt(max, 10))
+			if e := h.Get("Tus-Extension"); e != "" {
+				h.Set("Tus-Extension", e+extensions)
 			}
-			return 0, ""
-		}}, r)
-	})
+			h.Set("Tus-Checksum-Algorithm", diskstore.ChecksumAlgorithms)
+		}
+		return 0, ""
+	}}, r)
 }
 
 // checkCreation refuses a POST tusd would take but the set cannot police, or whose

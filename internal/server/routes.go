@@ -74,10 +74,7 @@ func (s *instance) routes() *mux.Router {
 				methodNotAllowed(w, "HEAD, PATCH, DELETE, GET, OPTIONS")
 			}
 		})))
-		wrap := func(h http.Handler) http.Handler {
-			return methodOverride(advertise(us.set.MaxSize, s.tusHeaders(us, h)))
-		}
-		collection, member = wrap(collection), wrap(member)
+		collection, member = s.tusHeaders(us, collection), s.tusHeaders(us, member)
 		r.Handle(prefix, collection)
 		r.Handle(strings.TrimSuffix(prefix, "/"), collection)
 		r.Handle(prefix+idPattern, member)

@@ -77,7 +77,7 @@ type instance struct {
 	// retired are sets a reload removed: their uploads in progress can still be
 	// resumed and finished, but nothing new is created in them.
 	retired map[string]*uploadSet
-	handler http.Handler
+	router  http.Handler
 }
 
 // New builds the server for cfg: it opens every set's store and destination.
@@ -134,7 +134,7 @@ func (s *Server) build(cfg *sets.Config, old *instance) (*instance, error) {
 			}
 		}
 	}
-	inst.handler = reqid.Middleware(inst.trustForwarding(inst.routes()))
+	inst.router = inst.routes()
 	return inst, nil
 }
 
@@ -227,7 +227,7 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 		GracefulRequestCompletionTimeout: 100 * time.Millisecond,
 		AcquireLockTimeout:               lockTimeout,
 		NetworkTimeout:                   cfg.NetworkTimeout,
-		// Forwarding headers reach tusd only from trusted proxies (trustForwarding),
+		// Forwarding headers reach tusd only from trusted proxies (normaliseForwarding),
 		// so its Location agrees with the URLs built in baseURL.
 		RespectForwardedHeaders: true,
 		// The IETF resumable-upload draft (Apple's URLSession, tus-js-client's
@@ -259,8 +259,14 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 
 // Handler is the whole HTTP surface, as the current config has it.
 func (s *Server) Handler() http.Handler {
+	// The request ID and the forwarding headers are seen to here, inline rather than
+	// as middleware: each frame between net/http and a body read stays on the stack
+	// of a held upload (see routes.go).
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.current.Load().handler.ServeHTTP(w, r)
+		inst := s.current.Load()
+		r = reqid.Tag(w, r)
+		inst.normaliseForwarding(r)
+		inst.router.ServeHTTP(w, r)
 	})
 }
 

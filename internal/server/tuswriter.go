@@ -34,8 +34,17 @@ import (
 //
 // It also makes POST and PATCH requests cuttable (see handoff.go): by the lock hand-off,
 // and by shutdown.
+//
+// It is the one wrapper around tusd's handling of a set's requests, method override
+// and OPTIONS included: every frame between net/http and a body read stays on the
+// stack of a held upload, and a stack past 8 KiB doubles.
 func (s *instance) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		overrideMethod(r)
+		if r.Method == http.MethodOptions {
+			advertise(us.set.MaxSize, next, w, r)
+			return
+		}
 		var created *string
 		var c *cutter
 		ctx := context.WithValue(auth.WithSlot(r.Context()), baseKey{}, s.baseURL(r))
