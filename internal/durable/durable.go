@@ -8,12 +8,70 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 )
 
-// SyncDir fsyncs a directory, making the entries created, renamed or removed in it
-// survive a power cut.
+// SyncDir makes the entries created, renamed or removed in dir before the call survive
+// a power cut. Concurrent callers for one directory share fsyncs, as a database's log
+// shares commits: one fsync of a directory covers every entry changed before it
+// started, so a caller waits for the first fsync that starts after its call (running
+// it itself when none is running) and is told that fsync's outcome. Under a burst of
+// small uploads in one directory, that is one fsync for many of them.
 func SyncDir(dir string) error {
+	dirsMu.Lock()
+	g := dirs[dir]
+	if g == nil {
+		g = &group{}
+		g.cond = sync.NewCond(&g.mu)
+		dirs[dir] = g
+	}
+	dirsMu.Unlock()
+	return g.sync(dir)
+}
+
+var (
+	dirsMu sync.Mutex
+	dirs   = map[string]*group{}
+)
+
+// group is the fsyncs of one directory: started and done count them, err is the
+// outcome of the last one done.
+type group struct {
+	mu            sync.Mutex
+	cond          *sync.Cond
+	started, done uint64
+	busy          bool
+	err           error
+}
+
+func (g *group) sync(dir string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	// The fsync running now may have begun before this caller's change; the next
+	// one to start cannot have.
+	need := g.started + 1
+	for g.done < need {
+		if g.busy {
+			g.cond.Wait()
+			continue
+		}
+		g.busy = true
+		g.started++
+		n := g.started
+		g.mu.Unlock()
+		err := fsync(dir)
+		g.mu.Lock()
+		g.busy, g.done, g.err = false, n, err
+		g.cond.Broadcast()
+	}
+	return g.err
+}
+
+// fsync is a variable for tests that count fsyncs.
+var fsync = fsyncDir
+
+func fsyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
