@@ -58,7 +58,7 @@ var (
 	}
 )
 
-var allCases = []string{"large", "large-sha256", "small", "small-cwu", "small-notify", "small-auth", "hold", "burst", "flat", "resume"}
+var allCases = []string{"large", "large-sha256", "small", "small-cwu", "tiny", "small-notify", "small-auth", "hold", "burst", "flat", "resume"}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("uploadbench", flag.ContinueOnError)
@@ -214,6 +214,9 @@ func runCase(ctx context.Context, cs string, fl flavor, tmp string, sz sizes, pe
 		m, err = caseSmall(ctx, s, sz.smallN, sz.workers, sz.smallSize, false, "small")
 	case "small-cwu":
 		m, err = caseSmall(ctx, s, sz.smallN, sz.workers, sz.smallSize, true, "cwu")
+	case "tiny":
+		// Avatars and chat attachments: 1000 (quick: 100) of 4 KiB, POST + PATCH.
+		m, err = caseSmall(ctx, s, sz.smallN/2, sz.workers, 4*kib, false, "tiny")
 	case "small-notify":
 		m, err = caseNotify(ctx, s, rc, sz.smallN, sz.workers, sz.smallSize)
 	case "small-auth":

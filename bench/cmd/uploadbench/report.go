@@ -43,6 +43,8 @@ func rows(sz sizes) []row {
 		{key: "small.ups", label: "small: uploads/s", prec: 0},
 		{key: "cwu.cpu_ms", label: "small-cwu (creation-with-upload): server CPU-ms/upload", prec: 3, target: "≤ 0.5", pass: func(u, _ float64) bool { return u <= 0.5 }, rel: 0.5 / 0.7},
 		{key: "cwu.ups", label: "small-cwu: uploads/s", prec: 0},
+		{key: "tiny.cpu_ms", label: fmt.Sprintf("tiny: %d × 4 KiB, %d conc., POST+PATCH: server CPU-ms/upload", sz.smallN/2, sz.workers), prec: 3},
+		{key: "tiny.ups", label: "tiny: uploads/s", prec: 0},
 		{key: "notify.cpu_ms", label: "small-notify: the small case with a notify block (tusd: none), CPU-ms/upload", prec: 3},
 		{key: "notify.ups", label: "small-notify: uploads/s", prec: 0},
 		{key: "notify.events_per_s", label: "small-notify: events delivered per second", prec: 0},
