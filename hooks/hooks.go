@@ -20,15 +20,15 @@ import (
 
 	"github.com/uploadsets/uploadsets/internal/auth"
 	"github.com/uploadsets/uploadsets/internal/crashpoint"
-	"github.com/uploadsets/uploadsets/internal/diskstore"
 	"github.com/uploadsets/uploadsets/internal/placement"
 	"github.com/uploadsets/uploadsets/internal/reqid"
+	"github.com/uploadsets/uploadsets/internal/uploads"
 	"github.com/uploadsets/uploadsets/sets"
 )
 
 // Store is what the hooks need of the upload store.
 type Store interface {
-	Record(id string) (diskstore.Record, error)
+	Record(id string) (uploads.Record, error)
 	DataPath(id string) string
 	Intend(id, name string) error
 	MarkPlaced(id, name string, thumbs map[string]string) error
@@ -141,7 +141,7 @@ func (h *Set) grant(c auth.Claims, clientName string) (name string, hints map[st
 	name, policy = clientName, h.Set
 	hints = map[string]string{}
 	if c.Subject != "" {
-		hints[diskstore.OwnerKey] = c.Subject
+		hints[uploads.OwnerKey] = c.Subject
 	}
 	if c.Name != "" {
 		name = c.Name
@@ -151,7 +151,7 @@ func (h *Set) grant(c auth.Claims, clientName string) (name string, hints map[st
 				name += "." + ext
 			}
 		}
-		hints[diskstore.RenameKey] = name
+		hints[uploads.RenameKey] = name
 	}
 	if c.Folder != "" {
 		if len(h.Set.Thumbnails) > 0 && (c.Folder == ThumbsFolder || strings.HasPrefix(c.Folder, ThumbsFolder+"/")) {
@@ -165,13 +165,13 @@ func (h *Set) grant(c auth.Claims, clientName string) (name string, hints map[st
 			}
 			segs = append(segs, safe)
 		}
-		hints[diskstore.FolderKey] = strings.Join(segs, "/")
+		hints[uploads.FolderKey] = strings.Join(segs, "/")
 	}
 	if c.MaxSize > 0 && (h.Set.MaxSize <= 0 || c.MaxSize < h.Set.MaxSize) {
 		lowered := *h.Set
 		lowered.MaxSize = c.MaxSize
 		policy = &lowered
-		hints[diskstore.LimitKey] = strconv.FormatInt(c.MaxSize, 10)
+		hints[uploads.LimitKey] = strconv.FormatInt(c.MaxSize, 10)
 	}
 	return name, hints, policy, nil
 }
@@ -186,7 +186,7 @@ func (h *Set) PreFinish(ev handler.HookEvent) (handler.HTTPResponse, error) {
 		var pe *sets.PolicyError
 		if !errors.As(err, &pe) { // a rejection is final: nothing to retry
 			// The client learns of the failure; from now on only its retry places
-			// the upload (see diskstore.Failed).
+			// the upload (see uploads.Failed).
 			if merr := h.Store.MarkFailed(ev.Upload.ID); merr != nil {
 				h.Log.Warn("FailureNotRecorded", "id", ev.Upload.ID, "error", merr)
 			}
@@ -214,7 +214,7 @@ func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 	if err != nil {
 		return "", err
 	}
-	if rec.State == diskstore.Placed {
+	if rec.State == uploads.Placed {
 		return rec.Name, nil
 	}
 	if !rec.Unplaced() {
@@ -241,7 +241,7 @@ func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 				return "", h.reject(ctx, id, safe, pe)
 			}
 			h.Log.Error("ProcessFailed", "id", id, "error", err)
-			return "", diskstore.Failure(h.Set.Name, "could not process the image", "data directory", err)
+			return "", uploads.Failure(h.Set.Name, "could not process the image", "data directory", err)
 		}
 		src, base = proc.Main, proc.Name
 	}
@@ -277,7 +277,7 @@ func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 		// byte from the offset, so the client's retry of it places it again.
 		// os.Root's errors name files relative to the destination.
 		h.Log.Error("PlaceFailed", "id", id, "destination", h.Set.Destination, "error", err)
-		return "", diskstore.Failure(h.Set.Name, "could not place the file", "destination", err)
+		return "", uploads.Failure(h.Set.Name, "could not place the file", "destination", err)
 	}
 	crashpoint.At("placed") // linked or copied into place, not yet recorded
 	// The app is told before the record says placed, so that no outcome a client
@@ -351,7 +351,7 @@ func (h *Set) checkContent(ctx context.Context, id, safe string) error {
 	detected, ok, err := sniff(h.Store.DataPath(id), ext)
 	if err != nil {
 		h.Log.Error("SniffFailed", "id", id, "error", err)
-		return diskstore.Failure(h.Set.Name, "could not check the file's content", "data directory", err)
+		return uploads.Failure(h.Set.Name, "could not check the file's content", "data directory", err)
 	}
 	if ok {
 		return nil
@@ -407,7 +407,7 @@ func (h *Set) emit(o Outcome) {
 // Announcement is what the app is told of an upload's outcome (see Set.Announce).
 type Announcement struct {
 	Event  Event // EventPlaced or EventRejected
-	Record diskstore.Record
+	Record uploads.Record
 	Name   string            // the placed name (folder/name), or the name a rejected upload had
 	Reason string            // why it was rejected
 	Thumbs map[string]string // a placed image's thumbnails, by label
@@ -421,7 +421,7 @@ func (h *Set) announce(ctx context.Context, a Announcement) error {
 	}
 	if err := h.Announce(ctx, a); err != nil {
 		h.Log.Error("NotifyFailed", "id", a.Record.ID, "event", string(a.Event), "error", err)
-		return diskstore.Failure(h.Set.Name, "could not record the event for the app", "data directory", err)
+		return uploads.Failure(h.Set.Name, "could not record the event for the app", "data directory", err)
 	}
 	return nil
 }
@@ -462,5 +462,5 @@ func responseError(err error) error {
 	if errors.As(err, &he) {
 		return he
 	}
-	return diskstore.ErrInternal
+	return uploads.ErrInternal
 }

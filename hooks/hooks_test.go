@@ -13,21 +13,21 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
 
-	"github.com/uploadsets/uploadsets/internal/diskstore"
 	"github.com/uploadsets/uploadsets/internal/placement"
+	"github.com/uploadsets/uploadsets/internal/uploads"
 	"github.com/uploadsets/uploadsets/sets"
 )
 
 // fakeStore keeps records in memory; its data files are real, in a temp dir.
 type fakeStore struct {
 	dir      string
-	records  map[string]diskstore.Record
+	records  map[string]uploads.Record
 	placed   int
 	markErr  error // MarkPlaced fails with it
 	intended []string
 }
 
-func (f *fakeStore) Record(id string) (diskstore.Record, error) {
+func (f *fakeStore) Record(id string) (uploads.Record, error) {
 	rec, ok := f.records[id]
 	if !ok {
 		return rec, handler.ErrNotFound
@@ -37,17 +37,17 @@ func (f *fakeStore) Record(id string) (diskstore.Record, error) {
 func (f *fakeStore) DataPath(id string) string { return filepath.Join(f.dir, id) }
 func (f *fakeStore) MarkPlaced(id, name string, thumbs map[string]string) error {
 	if f.markErr != nil {
-		return diskstore.Failure("photos", "could not record the upload's state", "data directory", f.markErr)
+		return uploads.Failure("photos", "could not record the upload's state", "data directory", f.markErr)
 	}
 	rec := f.records[id]
-	rec.State, rec.Name = diskstore.Placed, name
+	rec.State, rec.Name = uploads.Placed, name
 	f.records[id] = rec
 	f.placed++
 	return nil
 }
 func (f *fakeStore) MarkFailed(id string) error {
 	rec := f.records[id]
-	rec.State = diskstore.Failed
+	rec.State = uploads.Failed
 	f.records[id] = rec
 	return nil
 }
@@ -57,7 +57,7 @@ func (f *fakeStore) Intend(id, name string) error {
 }
 func (f *fakeStore) Reject(id, reason string) error {
 	rec := f.records[id]
-	rec.State, rec.Reason = diskstore.Rejected, reason
+	rec.State, rec.Reason = uploads.Rejected, reason
 	f.records[id] = rec
 	return os.Remove(f.DataPath(id))
 }
@@ -91,9 +91,9 @@ const id = "0123456789abcdef0123456789abcdef"
 
 func newSet(t *testing.T, content string, name string) (*Set, *fakeStore, *fakePlacer) {
 	t.Helper()
-	store := &fakeStore{dir: t.TempDir(), records: map[string]diskstore.Record{}}
+	store := &fakeStore{dir: t.TempDir(), records: map[string]uploads.Record{}}
 	os.WriteFile(store.DataPath(id), []byte(content), 0o600)
-	store.records[id] = diskstore.Record{FileInfo: handler.FileInfo{
+	store.records[id] = uploads.Record{FileInfo: handler.FileInfo{
 		ID: id, Size: int64(len(content)), Offset: int64(len(content)), MetaData: handler.MetaData{"name": name},
 	}}
 	placer := &fakePlacer{}
@@ -157,7 +157,7 @@ func TestFinishRejectsContentMismatch(t *testing.T) {
 	if he := responseError(err).(handler.Error); he.HTTPResponse.StatusCode != http.StatusUnprocessableEntity {
 		t.Errorf("status %d, want 422", he.HTTPResponse.StatusCode)
 	}
-	if rec := store.records[id]; rec.State != diskstore.Rejected || placer.calls != 0 {
+	if rec := store.records[id]; rec.State != uploads.Rejected || placer.calls != 0 {
 		t.Errorf("record %+v, placer calls %d", rec, placer.calls)
 	}
 	if _, err := os.Stat(store.DataPath(id)); !errors.Is(err, os.ErrNotExist) {
@@ -190,7 +190,7 @@ func TestFinishFailuresAreRetryable(t *testing.T) {
 				t.Errorf("response %d %q, want %d saying %q", he.HTTPResponse.StatusCode, he.Message, tc.status, tc.says)
 			}
 			// The client was told: only its retry places the upload from now on.
-			if store.records[id].State != diskstore.Failed {
+			if store.records[id].State != uploads.Failed {
 				t.Errorf("state %q after a failed placement, want failed", store.records[id].State)
 			}
 			// A file placed before the failure is taken back: the client, told its

@@ -7,7 +7,6 @@ import (
 	"hash"
 	"io"
 	"os"
-	"syscall"
 
 	"github.com/tus/tusd/v2/pkg/handler"
 )
@@ -172,9 +171,4 @@ func (u *upload) Terminate(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// IsNoSpace reports whether err is a full disk or an exhausted quota.
-func IsNoSpace(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/tus/tusd/v2/pkg/handler"
 
-	"github.com/uploadsets/uploadsets/internal/diskstore"
+	"github.com/uploadsets/uploadsets/internal/uploads"
 )
 
 // setInfo is a set's public policy, what a client needs to upload to it.
@@ -95,10 +95,10 @@ func (s *instance) apiUpload(w http.ResponseWriter, r *http.Request) {
 	// The offset HEAD reports, so that the two never disagree on how much is here.
 	info := uploadInfo{ID: rec.ID, Set: us.set.Name, State: "uploading", Offset: rec.ReportedOffset(), Size: rec.Size}
 	switch rec.State {
-	case diskstore.Placed:
+	case uploads.Placed:
 		info.State, info.Name, info.URL = "complete", rec.Name, us.hooks.FileURL(s.baseURL(r), rec.Name)
 		info.Thumbnails = thumbURLs(us, s.baseURL(r), rec.Thumbs)
-	case diskstore.Rejected:
+	case uploads.Rejected:
 		info.State, info.Reason = "rejected", rec.Reason
 	}
 	writeJSON(w, http.StatusOK, info)

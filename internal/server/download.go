@@ -14,7 +14,7 @@ import (
 	"github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/uploadsets/uploadsets/hooks"
-	"github.com/uploadsets/uploadsets/internal/diskstore"
+	"github.com/uploadsets/uploadsets/internal/uploads"
 	"github.com/uploadsets/uploadsets/sets"
 )
 
@@ -31,7 +31,7 @@ func (s *instance) getUpload(w http.ResponseWriter, r *http.Request, us *uploadS
 	if err != nil {
 		var he handler.Error
 		if !errors.As(err, &he) {
-			he = diskstore.ErrInternal
+			he = uploads.ErrInternal
 		}
 		writeTusError(w, he)
 		return
@@ -132,7 +132,7 @@ func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 
 // clientFileName is the name a partial upload is downloaded as: the client's, made
 // safe as if it were placed.
-func clientFileName(rec diskstore.Record) string {
+func clientFileName(rec uploads.Record) string {
 	name, err := sets.SafeName(hooks.ClientName(rec.MetaData))
 	if err != nil {
 		return ""

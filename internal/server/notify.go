@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/uploadsets/uploadsets/hooks"
-	"github.com/uploadsets/uploadsets/internal/diskstore"
 	"github.com/uploadsets/uploadsets/internal/durable"
 	"github.com/uploadsets/uploadsets/internal/notify"
+	"github.com/uploadsets/uploadsets/internal/uploads"
 	"github.com/uploadsets/uploadsets/sets"
 )
 
@@ -42,7 +42,7 @@ func (s *Server) publish(ev notify.Event) error {
 }
 
 // eventData is what notifications say of the upload of rec in us.
-func eventData(ctx context.Context, us *uploadSet, rec diskstore.Record, name string) notify.Data {
+func eventData(ctx context.Context, us *uploadSet, rec uploads.Record, name string) notify.Data {
 	d := notify.Data{
 		ID: rec.ID, Set: us.set.Name, Name: name, Size: rec.Size, Metadata: rec.MetaData, Owner: rec.Owner,
 	}
@@ -71,12 +71,12 @@ func (s *Server) announcer(us *uploadSet) func(context.Context, hooks.Announceme
 	}
 }
 
-var storeEvents = map[string]string{diskstore.Created: notify.Created, diskstore.Terminated: notify.Terminated, diskstore.Expired: notify.Expired}
+var storeEvents = map[string]string{uploads.Created: notify.Created, uploads.Terminated: notify.Terminated, uploads.Expired: notify.Expired}
 
 // storeChanges is a set's diskstore.Options.Changed: uploads created, terminated and
 // expired, none of which has a file to link to; name is the client's.
-func (s *Server) storeChanges(set string) func(kind string, rec diskstore.Record) error {
-	return func(kind string, rec diskstore.Record) error {
+func (s *Server) storeChanges(set string) func(kind string, rec uploads.Record) error {
+	return func(kind string, rec uploads.Record) error {
 		return s.publish(notify.Event{Type: storeEvents[kind], Data: notify.Data{
 			ID: rec.ID, Set: set, Name: hooks.ClientName(rec.MetaData), Size: rec.Size, Metadata: rec.MetaData, Owner: rec.Owner,
 		}})

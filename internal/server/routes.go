@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/tus/tusd/v2/pkg/handler"
 
-	"github.com/uploadsets/uploadsets/internal/diskstore"
+	"github.com/uploadsets/uploadsets/internal/uploads"
 	"github.com/uploadsets/uploadsets/web"
 )
 
@@ -109,7 +109,7 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 
 // placeEmpty places a zero-byte upload whose placement failed before HEAD or PATCH
 // answers it. Such an upload has no last byte to withhold (see
-// diskstore.Record.ReportedOffset): its offset equals its length, so the client would
+// uploads.Record.ReportedOffset): its offset equals its length, so the client would
 // take it as done and never retry. The client's next HEAD or empty PATCH retries the
 // placement instead, and is told of a failure like the completing request was. It
 // reports whether the request should go on to tusd.
@@ -131,7 +131,7 @@ func (s *instance) placeEmpty(w http.ResponseWriter, r *http.Request, us *upload
 	if _, err := us.hooks.Place(context.WithoutCancel(r.Context()), id); err != nil {
 		var he handler.Error
 		if !errors.As(err, &he) {
-			he = diskstore.ErrInternal
+			he = uploads.ErrInternal
 		}
 		writeTusError(w, he)
 		return false

@@ -27,6 +27,7 @@ import (
 	"github.com/uploadsets/uploadsets/internal/notify"
 	"github.com/uploadsets/uploadsets/internal/placement"
 	"github.com/uploadsets/uploadsets/internal/reqid"
+	"github.com/uploadsets/uploadsets/internal/uploads"
 	"github.com/uploadsets/uploadsets/sets"
 )
 
@@ -241,7 +242,7 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 	tc.PreUploadCreateCallback = func(ev handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error) {
 		resp, changes, err := admit(ev)
 		if err == nil {
-			changes.ID = diskstore.NewID()
+			changes.ID = uploads.NewID()
 			noteCreated(ev.Context, changes.ID)
 		}
 		return resp, changes, err

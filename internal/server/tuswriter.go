@@ -16,6 +16,7 @@ import (
 	"github.com/uploadsets/uploadsets/internal/auth"
 	"github.com/uploadsets/uploadsets/internal/diskstore"
 	"github.com/uploadsets/uploadsets/internal/reqid"
+	"github.com/uploadsets/uploadsets/internal/uploads"
 )
 
 // tusHeaders adds what tusd leaves out of its upload responses, at the moment the
@@ -116,7 +117,7 @@ func (s *instance) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 					// tusd answers 204 and drops the body; bytes past the
 					// length are refused, whatever state the upload is in.
 					return http.StatusRequestEntityTooLarge, tooLong(us.set.Name)
-				case rec.State == diskstore.Placed:
+				case rec.State == uploads.Placed:
 					h.Set("Upload-File-Name", url.PathEscape(rec.Name))
 					h.Set("Upload-File-Url", us.hooks.FileURL(s.baseURL(r), rec.Name))
 				case !rec.Complete():
