@@ -247,17 +247,7 @@ set "a" { max_size = "2MiB" }`, `c.hcl:2,22: max_size of set "a" (2 MiB) is abov
 		"bad escape is not judged again": {`listen = "\xff"`, `c.hcl:1,11: Invalid escape sequence; The symbol "x" is not a valid escape sequence selector.` + "\n"},
 	}
 	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			cfg, diags := Parse([]byte(tt.src), "c.hcl")
-			var out bytes.Buffer
-			WriteDiagnostics(&out, diags)
-			if out.String() != tt.want {
-				t.Errorf("got\n%s\nwant\n%s", out.String(), tt.want)
-			}
-			if cfg != nil {
-				t.Error("want a nil config")
-			}
-		})
+		t.Run(name, func(t *testing.T) { refusedWith(t, tt.src, tt.want) })
 	}
 }
 
@@ -265,5 +255,19 @@ func TestLoadMissingFile(t *testing.T) {
 	cfg, diags := Load(filepath.Join(t.TempDir(), "nope.hcl"))
 	if cfg != nil || !diags.HasErrors() || diags[0].Subject == nil {
 		t.Fatalf("want one positioned error, got %v", diags)
+	}
+}
+
+// refusedWith checks that src is refused with exactly the diagnostics want.
+func refusedWith(t *testing.T, src, want string) {
+	t.Helper()
+	cfg, diags := Parse([]byte(src), "c.hcl")
+	var out bytes.Buffer
+	WriteDiagnostics(&out, diags)
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+	if cfg != nil {
+		t.Error("want a nil config")
 	}
 }

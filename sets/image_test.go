@@ -67,17 +67,7 @@ func TestImageErrors(t *testing.T) {
 }`, `c.hcl:6,14: invalid format "avif": must be one of ["keep" "jpeg" "png" "webp"]` + "\n"},
 	}
 	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			cfg, diags := Parse([]byte(tt.src), "c.hcl")
-			var out bytes.Buffer
-			WriteDiagnostics(&out, diags)
-			if out.String() != tt.want {
-				t.Errorf("got\n%s\nwant\n%s", out.String(), tt.want)
-			}
-			if cfg != nil {
-				t.Error("want a nil config")
-			}
-		})
+		t.Run(name, func(t *testing.T) { refusedWith(t, tt.src, tt.want) })
 	}
 }
 
