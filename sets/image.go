@@ -141,17 +141,12 @@ func (d *decoder) thumbnails(name string, blocks hcl.Blocks, imgFormat string) [
 	var list []Thumbnail
 	first := map[string]hcl.Range{}
 	for _, b := range blocks {
-		if len(b.Labels) != 1 {
-			continue // HCL has reported the missing or extra label
+		label, at, dup, labelled := d.labelled(b, "thumbnail", fmt.Sprintf(" in set %q", name), first)
+		if !labelled {
+			continue
 		}
-		t := Thumbnail{Label: b.Labels[0], Fit: FitInside, Format: FormatKeep, At: b.LabelRanges[0]}
-		ok := true
-		if prev, dup := first[t.Label]; dup {
-			d.add(errorAt(t.At, fmt.Sprintf("duplicate thumbnail %q in set %q; first defined at %s", t.Label, name, at(prev))))
-			ok = false
-		} else {
-			first[t.Label] = t.At
-		}
+		t := Thumbnail{Label: label, Fit: FitInside, Format: FormatKeep, At: at}
+		ok := !dup
 		if !setName.MatchString(t.Label) {
 			d.add(errorAt(t.At, fmt.Sprintf(`invalid thumbnail label %q: use 1 to 63 lower-case letters, digits, "_" or "-", starting with a letter or digit (it is a folder under thumbs/ and part of URLs)`, t.Label)))
 			ok = false

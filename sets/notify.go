@@ -49,15 +49,9 @@ func (d *decoder) notifies(blocks hcl.Blocks, sets []*Set) []*Notify {
 	var out []*Notify
 	first := map[string]hcl.Range{}
 	for _, b := range blocks {
-		if len(b.Labels) != 1 {
-			continue // HCL has reported the missing or extra label
-		}
-		name, label := b.Labels[0], b.LabelRanges[0]
-		// Checked by hand, as for sets: HCL allows repeated labelled blocks.
-		if prev, dup := first[name]; dup {
-			d.add(errorAt(label, fmt.Sprintf("duplicate notify %q; first defined at %s:%d,%d", name, prev.Filename, prev.Start.Line, prev.Start.Column)))
-		} else {
-			first[name] = label
+		name, label, _, ok := d.labelled(b, "notify", "", first)
+		if !ok {
+			continue
 		}
 		// The name labels metrics and log lines and keys the outbox on disk.
 		if !setName.MatchString(name) {

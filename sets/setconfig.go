@@ -50,22 +50,31 @@ func (s *setDecl) destRange() hcl.Range {
 	return s.label
 }
 
+// labelled reads a block's one label and reports, at it, a label its kind already had,
+// pointing at the first: HCL allows repeated labelled blocks, and gohcl does not check.
+// ok is false when the label is missing or doubled (HCL has reported that).
+func (d *decoder) labelled(b *hcl.Block, kind, where string, first map[string]hcl.Range) (name string, label hcl.Range, dup, ok bool) {
+	if len(b.Labels) != 1 {
+		return "", hcl.Range{}, false, false
+	}
+	name, label = b.Labels[0], b.LabelRanges[0]
+	if prev, seen := first[name]; seen {
+		d.add(errorAt(label, fmt.Sprintf("duplicate %s %q%s; first defined at %s:%d,%d", kind, name, where, prev.Filename, prev.Start.Line, prev.Start.Column)))
+		return name, label, true, true
+	}
+	first[name] = label
+	return name, label, false, true
+}
+
 // defaultDest is the uploads_default_dest attribute, if written: derived destinations
 // are reported there.
 func (d *decoder) sets(blocks hcl.Blocks, cfg *Config, maxSizeOK bool, defaultDest *hcl.Attribute) []*setDecl {
 	var decls []*setDecl
 	first := map[string]hcl.Range{}
 	for _, b := range blocks {
-		if len(b.Labels) != 1 {
-			continue // HCL has reported the missing or extra label
-		}
-		name, label := b.Labels[0], b.LabelRanges[0]
-		// Checked by hand, as gohcl does not: HCL allows repeated labelled blocks.
-		prev, dup := first[name]
-		if dup {
-			d.add(errorAt(label, fmt.Sprintf("duplicate set %q; first defined at %s:%d,%d", name, prev.Filename, prev.Start.Line, prev.Start.Column)))
-		} else {
-			first[name] = label
+		name, label, dup, ok := d.labelled(b, "set", "", first)
+		if !ok {
+			continue
 		}
 		validName := setName.MatchString(name)
 		if !validName {
