@@ -50,31 +50,38 @@ func (s *Store) openForWrite(id string) (f *os.File, done func(), err error) {
 // file without a record, a temp record). Placed files live in the destination and are
 // never touched. It returns how many uploads it removed.
 func (s *Store) Sweep() (int, error) {
-	entries, err := os.ReadDir(s.dir)
+	ids, err := s.records.ids(s.set)
 	if err != nil {
 		return 0, err
 	}
+	known := make(map[string]bool, len(ids))
 	removed := 0
+	for _, id := range ids {
+		known[id] = true
+		if s.sweepUpload(id) {
+			removed++
+		}
+	}
+	// Listed after the records: a data file created meanwhile is too young to go.
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return removed, err
+	}
 	for _, e := range entries {
 		name := e.Name()
-		id, isRecord := strings.CutSuffix(name, ".info")
 		switch {
-		case isRecord && ValidID(id):
-			if s.sweepUpload(id) {
-				removed++
-			}
-		case ValidID(name) && s.exists(s.infoPath(name)):
+		case ValidID(name) && known[name]:
 			// Data of an upload with a record: swept with its record.
 		case len(name) > 32 && ValidID(name[:32]) && strings.HasPrefix(name[32:], ".out."):
 			// A processed image's output (the server's image step) that a
 			// placement never took: kept while its upload is, else old ones go.
-			if info, err := e.Info(); err == nil && !s.exists(s.infoPath(name[:32])) && s.now().Sub(info.ModTime()) > s.t().expire {
+			if info, err := e.Info(); err == nil && !known[name[:32]] && s.now().Sub(info.ModTime()) > s.t().expire {
 				s.remove(filepath.Join(s.dir, name))
 			}
 		case ValidID(name), strings.HasPrefix(name, ".") && strings.Contains(name, ".info-"):
 			// A data file whose record was never written or already removed, or
 			// a temp record left by a crash of a version that replaced records
-			// through temp files (records are now only appended to).
+			// through temp files.
 			if info, err := e.Info(); err == nil && s.now().Sub(info.ModTime()) > s.t().expire {
 				s.remove(filepath.Join(s.dir, name))
 			}
@@ -91,8 +98,8 @@ func (s *Store) sweepUpload(id string) bool {
 	}
 	rec, written, err := s.readRecord(id)
 	if err != nil {
-		// A record whose data is gone (a crash in the middle of Terminate), or
-		// one torn by a crash during creation: judged by the record's own age.
+		// A record whose data is gone (a crash in the middle of Terminate):
+		// judged by the record's own age.
 		if written.IsZero() {
 			return false
 		}
@@ -106,7 +113,10 @@ func (s *Store) sweepUpload(id string) bool {
 		return false // told next sweep
 	}
 	s.remove(s.binPath(id))
-	s.remove(s.infoPath(id))
+	if err := s.records.remove(s.set, id); err != nil {
+		s.log.Warn("RemoveFailed", "id", id, "error", err)
+		return false
+	}
 	s.log.Info("UploadExpired", "id", id, "state", string(rec.State), "offset", rec.Offset, "size", rec.Size)
 	return true
 }

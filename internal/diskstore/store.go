@@ -10,25 +10,20 @@
 package diskstore
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
-	"golang.org/x/sys/unix"
 
 	"github.com/uploadsets/uploadsets/internal/durable"
 	"github.com/uploadsets/uploadsets/internal/uploads"
@@ -66,6 +61,7 @@ var (
 type Store struct {
 	dir     string
 	set     string // the set's name, for the errors clients see
+	records *Records
 	tune    atomic.Pointer[tuning]
 	changed func(kind string, rec Record) error
 	log     hclog.Logger
@@ -95,9 +91,12 @@ func (s *Store) Retune(o Options) {
 
 // Options say where a store lives and what it keeps to.
 type Options struct {
-	Dir    string
-	Set    string        // the set's name, for the errors clients see
-	Expire time.Duration // unfinished uploads expire after this without activity
+	Dir string
+	// Records is the log of the upload's records, shared by the stores of a
+	// data_dir (each keeps its set's).
+	Records *Records
+	Set     string        // the set's name, for the errors clients see
+	Expire  time.Duration // unfinished uploads expire after this without activity
 	// FileMode is the mode of data files: placement links them into the
 	// destination as they are.
 	FileMode os.FileMode
@@ -128,8 +127,14 @@ func New(o Options) (*Store, error) {
 	if err := durable.MkdirAll(o.Dir, 0o750); err != nil {
 		return nil, err
 	}
-	s := &Store{dir: o.Dir, set: o.Set, log: o.Log, now: time.Now, writing: map[string]int{}, changed: o.Changed}
+	if o.Records == nil {
+		return nil, errors.New("diskstore: no record log")
+	}
+	s := &Store{dir: o.Dir, set: o.Set, records: o.Records, log: o.Log, now: time.Now, writing: map[string]int{}, changed: o.Changed}
 	s.Retune(o)
+	if err := s.adoptLegacy(); err != nil {
+		return nil, fmt.Errorf("adopting records of an earlier version: %w", err)
+	}
 	return s, nil
 }
 
@@ -143,8 +148,7 @@ func (s *Store) UseIn(c *handler.StoreComposer) {
 	c.UseLengthDeferrer(s)
 }
 
-func (s *Store) binPath(id string) string  { return filepath.Join(s.dir, id) }
-func (s *Store) infoPath(id string) string { return filepath.Join(s.dir, id+".info") }
+func (s *Store) binPath(id string) string { return filepath.Join(s.dir, id) }
 
 // NewUpload creates the empty data file and the record.
 func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
@@ -159,7 +163,7 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 		limit = l
 	}
 	hints := info.Storage
-	info.Storage = map[string]string{"Type": "uploadsets-disk", "Path": s.binPath(info.ID), "InfoPath": s.infoPath(info.ID)}
+	info.Storage = map[string]string{"Type": "uploadsets-disk", "Path": s.binPath(info.ID)}
 	rec := Record{FileInfo: info, Limit: limit, Created: s.now().UTC(),
 		Owner: hints[OwnerKey], Folder: hints[FolderKey], Rename: hints[RenameKey]}
 
@@ -176,7 +180,7 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	}
 	if err := s.tell(Created, rec); err != nil {
 		os.Remove(s.binPath(info.ID))
-		os.Remove(s.infoPath(info.ID))
+		s.records.remove(s.set, info.ID)
 		return nil, err
 	}
 	return &upload{store: s, rec: rec}, nil
@@ -238,13 +242,9 @@ func (s *Store) Record(id string) (Record, error) {
 	return rec, err
 }
 
-// stateChange is what a record gains after creation, its outcome, appended to the
-// record file as one more JSON value. An append needs no new file, rename or directory
-// sync: a placement costs one fdatasync. A crash during one leaves a torn last value,
-// which was never synced and so never reported; parseRecord ignores it, and the next
-// change is written over it.
-//
-// A change that only announces an intended name (Intend) leaves the state as it was.
+// stateChange is what a record gains after creation: its outcome, an intended name or
+// a length declared late. A change that only announces an intended name (Intend)
+// leaves the state as it was.
 type stateChange struct {
 	State  State
 	Name   string            `json:",omitempty"`
@@ -254,79 +254,52 @@ type stateChange struct {
 	Thumbs map[string]string `json:",omitempty"`
 }
 
-// parseRecord decodes a record file: the record as created, then each state change in
-// order. valid is the length of what decoded, before any torn value.
-//
-// It decodes on a goroutine of its own. encoding/json runs deep (reflection,
-// recursion), and on a request's goroutine it would grow that stack from 8 to 16 KiB;
-// a stack keeps its size while the request is held, which for a slow PATCH is minutes,
-// so every held upload would pin 8 KiB more.
-func parseRecord(data []byte) (rec Record, valid int64, err error) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		d := json.NewDecoder(bytes.NewReader(data))
-		if err = d.Decode(&rec); err != nil {
-			return
+// apply makes the change to e, reporting whether it changed anything: a retry that
+// failed the same way, or an intent already recorded, writes nothing.
+func (c stateChange) apply(e *entry, now time.Time) bool {
+	switch {
+	case c.Length > 0:
+		if !e.SizeIsDeferred {
+			return false
 		}
-		for valid = d.InputOffset(); ; valid = d.InputOffset() {
-			var c stateChange
-			if d.Decode(&c) != nil {
-				return // the end, or a torn change
-			}
-			if c.Intend != "" {
-				rec.Intended = c.Intend
-				continue
-			}
-			if c.Length > 0 {
-				rec.Size, rec.SizeIsDeferred = c.Length, false
-				continue
-			}
-			rec.State, rec.Name, rec.Reason, rec.Thumbs = c.State, c.Name, c.Reason, c.Thumbs
+		e.Size, e.SizeIsDeferred = c.Length, false
+	case c.Intend != "":
+		if e.Intended == c.Intend {
+			return false
 		}
-	}()
-	<-done
-	return rec, valid, err
+		e.Intended = c.Intend
+	case e.State == c.State:
+		return false
+	default:
+		e.State, e.Name, e.Reason, e.Thumbs = c.State, c.Name, c.Reason, c.Thumbs
+		e.Changed = now
+	}
+	return true
 }
 
-// readRecord also returns when the record file was last written (even when it cannot
-// be decoded, for the janitor to judge its age). Errors other than ErrNotFound are
-// returned raw.
+// readRecord also returns when the record last changed (even when the upload's data is
+// gone, for the janitor to judge its age). Errors other than ErrNotFound are returned
+// raw.
 func (s *Store) readRecord(id string) (Record, time.Time, error) {
 	if !ValidID(id) {
 		return Record{}, time.Time{}, handler.ErrNotFound
 	}
-	f, err := os.Open(s.infoPath(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return Record{}, time.Time{}, handler.ErrNotFound
-	}
+	e, err := s.records.get(s.set, id)
 	if err != nil {
 		return Record{}, time.Time{}, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return Record{}, time.Time{}, err
-	}
-	data := make([]byte, st.Size())
-	if _, err := io.ReadFull(f, data); err != nil {
-		return Record{}, st.ModTime(), err
-	}
-	rec, _, err := parseRecord(data)
-	if err != nil {
-		return Record{}, st.ModTime(), fmt.Errorf("record %s: %w", id, err)
-	}
+	rec := e.Record
 	switch rec.State {
 	case Placed:
 		rec.Offset = rec.Size
-		rec.Activity = st.ModTime()
+		rec.Activity = e.Changed
 	case Rejected:
 		rec.Offset = 0
-		rec.Activity = st.ModTime()
+		rec.Activity = e.Changed
 	default:
 		data, err := os.Stat(s.binPath(id))
 		if errors.Is(err, fs.ErrNotExist) {
-			return Record{}, st.ModTime(), handler.ErrNotFound
+			return Record{}, e.Changed, handler.ErrNotFound
 		}
 		if err != nil {
 			return Record{}, time.Time{}, err
@@ -334,7 +307,7 @@ func (s *Store) readRecord(id string) (Record, time.Time, error) {
 		rec.Offset = data.Size()
 		rec.Activity = data.ModTime()
 	}
-	return rec, st.ModTime(), nil
+	return rec, e.Changed, nil
 }
 
 // DataPath is where the bytes of an upload that is not yet placed live.
@@ -377,83 +350,27 @@ func (s *Store) Reject(id, reason string) error {
 	return nil
 }
 
-// createRecord writes an upload's first record. The name is new (O_EXCL), so there is
-// no old record to protect and no temp file or rename is needed: a crash before the
-// sync leaves a torn record of an upload whose creation was never answered, which the
-// janitor removes once it is old.
+// createRecord makes an upload's first record durable, with its data file's name.
 func (s *Store) createRecord(rec Record) error {
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return s.internal("CreateRecord", rec.ID, err)
-	}
-	f, err := os.OpenFile(s.infoPath(rec.ID), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
-	if err != nil {
-		return s.internal("CreateRecord", rec.ID, err)
-	}
-	_, err = f.Write(data)
+	err := durable.SyncDir(s.dir)
 	if err == nil {
-		err = unix.Fdatasync(int(f.Fd()))
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = durable.SyncDir(s.dir)
+		err = s.records.create(s.set, entry{Record: rec, Changed: rec.Created})
 	}
 	if err != nil {
-		os.Remove(s.infoPath(rec.ID))
 		return s.internal("CreateRecord", rec.ID, err)
 	}
 	return nil
 }
 
-// changeState appends c to the record and syncs it, over a torn change a crash may
-// have left (see stateChange).
+// changeState makes c part of the record, durably.
 func (s *Store) changeState(id string, c stateChange) error {
 	if !ValidID(id) {
 		return handler.ErrNotFound
 	}
-	f, err := os.OpenFile(s.infoPath(id), os.O_RDWR, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return handler.ErrNotFound
-	}
-	if err != nil {
-		return s.internal("ChangeState", id, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return s.internal("ChangeState", id, err)
-	}
-	rec, valid, err := parseRecord(data)
-	if err != nil {
-		return s.internal("ChangeState", id, fmt.Errorf("record: %w", err))
-	}
-	switch {
-	case c.Length > 0:
-		if !rec.SizeIsDeferred {
-			return nil
-		}
-	case c.Intend != "":
-		if rec.Intended == c.Intend {
-			return nil
-		}
-	case rec.State == c.State:
-		return nil // already recorded: a retry that failed the same way
-	}
-	line, err := json.Marshal(c)
-	if err != nil {
-		return s.internal("ChangeState", id, err)
-	}
-	if valid < int64(len(data)) {
-		err = f.Truncate(valid)
-	}
-	if err == nil {
-		_, err = f.WriteAt(append([]byte{'\n'}, line...), valid)
-	}
-	if err == nil {
-		// The size changed, so fdatasync covers it.
-		err = unix.Fdatasync(int(f.Fd()))
+	now := s.now().UTC()
+	err := s.records.update(s.set, id, func(e *entry) bool { return c.apply(e, now) })
+	if errors.Is(err, handler.ErrNotFound) {
+		return err
 	}
 	if err != nil {
 		return s.internal("ChangeState", id, err)
@@ -515,19 +432,7 @@ func (s *Store) AsTerminatableUpload(u handler.Upload) handler.TerminatableUploa
 }
 
 // IDs lists the uploads the store holds a record of.
-func (s *Store) IDs() ([]string, error) {
-	entries, err := os.ReadDir(s.dir)
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, e := range entries {
-		if id, ok := strings.CutSuffix(e.Name(), ".info"); ok && ValidID(id) {
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
-}
+func (s *Store) IDs() ([]string, error) { return s.records.ids(s.set) }
 
 // Offset is the offset tusd reports for an upload: what HEAD would answer.
 func (s *Store) Offset(id string) (int64, error) {

@@ -20,7 +20,23 @@ import (
 
 func newStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := New(Options{Dir: t.TempDir(), Set: "docs", Expire: time.Hour, FileMode: 0o644, MaxSize: 1 << 30, Log: hclog.NewNullLogger()})
+	return openStore(t, t.TempDir(), testRecords(t))
+}
+
+// testRecords opens a record log for the test, closed at its end.
+func testRecords(t *testing.T) *Records {
+	t.Helper()
+	r, err := OpenRecords(filepath.Join(t.TempDir(), "uploads.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func openStore(t *testing.T, dir string, r *Records) *Store {
+	t.Helper()
+	s, err := New(Options{Dir: dir, Records: r, Set: "docs", Expire: time.Hour, FileMode: 0o644, MaxSize: 1 << 30, Log: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +79,7 @@ func TestOffsetComesFromTheDisk(t *testing.T) {
 	id := create(t, s, 10)
 	write(t, s, id, 0, []byte("hello"))
 	// A fresh Store (as after a restart) sees every byte that was written.
-	s2, _ := New(Options{Dir: s.dir, Set: "docs", Expire: time.Hour, FileMode: 0o644, MaxSize: 1 << 30, Log: hclog.NewNullLogger()})
+	s2 := openStore(t, s.dir, s.records)
 	rec, err := s2.Record(id)
 	if err != nil || rec.Offset != 5 || rec.Complete() {
 		t.Fatalf("Record = %+v, %v; want offset 5, incomplete", rec, err)
@@ -155,56 +171,60 @@ func TestTerminateRemovesPartialData(t *testing.T) {
 	}
 }
 
-// A state change is appended: the record as created stays byte for byte, so a crash
-// during the change can only tear the new part.
-func TestStateChangesAreAppended(t *testing.T) {
-	s := newStore(t)
-	id := create(t, s, 3)
-	before, _ := os.ReadFile(s.infoPath(id))
-	write(t, s, id, 0, []byte("abc"))
-	if err := s.MarkPlaced(id, "a.txt", nil); err != nil {
+// Records outlive the process: a log reopened (as after a restart) has every state
+// change made before.
+func TestRecordsSurviveReopening(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "uploads.db")
+	r, err := OpenRecords(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	after, _ := os.ReadFile(s.infoPath(id))
-	if !bytes.HasPrefix(after, before) || len(after) == len(before) {
-		t.Errorf("record went from %q to %q; want the change appended", before, after)
+	dir := t.TempDir()
+	s := openStore(t, dir, r)
+	id := create(t, s, 3)
+	write(t, s, id, 0, []byte("abc"))
+	if err := s.MarkPlaced(id, "a.txt", map[string]string{"small": "thumbs/small/a.jpg"}); err != nil {
+		t.Fatal(err)
 	}
-	rec, err := s.Record(id)
-	if err != nil || rec.State != Placed || rec.Name != "a.txt" || !rec.Complete() {
-		t.Errorf("Record = %+v, %v", rec, err)
+	r.Close()
+	if r, err = OpenRecords(path); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rec, err := openStore(t, dir, r).Record(id)
+	if err != nil || rec.State != Placed || rec.Name != "a.txt" || !rec.Complete() || rec.Thumbs["small"] != "thumbs/small/a.jpg" {
+		t.Errorf("Record after reopening = %+v, %v", rec, err)
 	}
 }
 
-// A change torn by a crash (never synced, never reported) is ignored, and the change
-// made again after restart is written over it.
-func TestTornStateChangeIsIgnoredAndOverwritten(t *testing.T) {
-	for name, torn := range map[string]string{
-		"cut":    "\n{\"State\":\"placed\",\"Na",
-		"zeroes": strings.Repeat("\x00", 200), // the size grew, the block was never written
-	} {
-		t.Run(name, func(t *testing.T) {
-			s := newStore(t)
-			id := create(t, s, 3)
-			write(t, s, id, 0, []byte("abc"))
-			f, _ := os.OpenFile(s.infoPath(id), os.O_WRONLY|os.O_APPEND, 0)
-			f.WriteString(torn)
-			f.Close()
+// The per-upload record files of an earlier version are adopted when a store opens,
+// a change torn by a crash (never synced, never reported) ignored, and the files
+// removed.
+func TestLegacyRecordsAreAdopted(t *testing.T) {
+	dir := t.TempDir()
+	const placed, receiving, torn = "00112233445566778899aabbccddeeff", "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+	legacy := map[string]string{
+		placed:    `{"ID":"` + placed + `","Size":3,"MetaData":{"filename":"a.txt"},"Created":"2026-01-01T00:00:00Z"}` + "\n" + `{"State":"placed","Name":"a.txt"}`,
+		receiving: `{"ID":"` + receiving + `","Size":5,"Created":"2026-01-01T00:00:00Z"}` + "\n" + `{"State":"placed","Na`,
+		torn:      `{"ID":"` + torn,
+	}
+	for id, content := range legacy {
+		os.WriteFile(filepath.Join(dir, id+".info"), []byte(content), 0o640)
+	}
+	os.WriteFile(filepath.Join(dir, receiving), []byte("he"), 0o640)
+	s := openStore(t, dir, testRecords(t))
 
-			rec, err := s.Record(id)
-			if err != nil || rec.State != Receiving || !rec.Complete() {
-				t.Fatalf("after a torn change: %+v, %v; want a complete upload still receiving", rec, err)
-			}
-			if err := s.MarkPlaced(id, "a.txt", nil); err != nil {
-				t.Fatal(err)
-			}
-			if rec, err := s.Record(id); err != nil || rec.State != Placed || rec.Name != "a.txt" {
-				t.Errorf("after placing again: %+v, %v", rec, err)
-			}
-			data, _ := os.ReadFile(s.infoPath(id))
-			if _, valid, err := parseRecord(data); err != nil || valid != int64(len(data)) {
-				t.Errorf("record %q: %d of %d bytes decode (%v); the torn change must be gone", data, valid, len(data), err)
-			}
-		})
+	if rec, err := s.Record(placed); err != nil || rec.State != Placed || rec.Name != "a.txt" || rec.Offset != 3 {
+		t.Errorf("placed upload: %+v, %v", rec, err)
+	}
+	if rec, err := s.Record(receiving); err != nil || rec.State != Receiving || rec.Offset != 2 || rec.Size != 5 {
+		t.Errorf("upload in progress with a torn change: %+v, %v; want receiving at offset 2", rec, err)
+	}
+	if _, err := s.Record(torn); !errors.Is(err, handler.ErrNotFound) {
+		t.Errorf("torn record: %v, want not found", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.info")); len(left) != 0 {
+		t.Errorf("legacy files left: %v", left)
 	}
 }
 
@@ -299,8 +319,11 @@ func TestFailedAndIntendedAreRecorded(t *testing.T) {
 	s := newStore(t)
 	id := create(t, s, 4)
 	write(t, s, id, 0, []byte("abcd"))
-	before, _ := os.ReadFile(s.infoPath(id))
-	for range 2 {
+	var before int
+	for i := range 2 {
+		if i == 1 {
+			before = s.records.commits()
+		}
 		if err := s.Intend(id, "a.txt"); err != nil {
 			t.Fatal(err)
 		}
@@ -312,9 +335,8 @@ func TestFailedAndIntendedAreRecorded(t *testing.T) {
 	if err != nil || rec.State != Failed || rec.Intended != "a.txt" || !rec.Unplaced() || rec.ReportedOffset() != 3 {
 		t.Fatalf("record %+v (%v); want failed, intended a.txt, reported offset 3", rec, err)
 	}
-	after, _ := os.ReadFile(s.infoPath(id))
-	if lines := bytes.Count(after[len(before):], []byte("\n")); lines != 2 {
-		t.Errorf("%d changes appended for two equal retries, want 2:\n%s", lines, after[len(before):])
+	if n := s.records.commits() - before; n != 0 {
+		t.Errorf("%d commits for retries that change nothing, want 0", n)
 	}
 	if err := s.MarkPlaced(id, "a.txt", nil); err != nil {
 		t.Fatal(err)

@@ -165,10 +165,13 @@ func (u *upload) Terminate(ctx context.Context) error {
 	if err := u.store.tell(Terminated, u.rec); err != nil {
 		return err
 	}
-	for _, p := range []string{u.store.binPath(u.rec.ID), u.store.infoPath(u.rec.ID)} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return u.store.internal("Terminate", u.rec.ID, err)
-		}
+	// The data first: a crash in between leaves a record without data, which reads
+	// as not found and which the janitor removes.
+	if err := os.Remove(u.store.binPath(u.rec.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return u.store.internal("Terminate", u.rec.ID, err)
+	}
+	if err := u.store.records.remove(u.store.set, u.rec.ID); err != nil {
+		return u.store.internal("Terminate", u.rec.ID, err)
 	}
 	return nil
 }

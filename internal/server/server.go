@@ -23,6 +23,7 @@ import (
 	"github.com/uploadsets/uploadsets/hooks"
 	"github.com/uploadsets/uploadsets/internal/auth"
 	"github.com/uploadsets/uploadsets/internal/diskstore"
+	"github.com/uploadsets/uploadsets/internal/durable"
 	"github.com/uploadsets/uploadsets/internal/images"
 	"github.com/uploadsets/uploadsets/internal/notify"
 	"github.com/uploadsets/uploadsets/internal/placement"
@@ -66,7 +67,8 @@ type Server struct {
 	// each data directory.
 	lockers map[string]handler.Locker
 	stores  map[string]*diskstore.Store
-	dests   []*placement.Dir // every destination opened, closed by Close
+	records *diskstore.Records // every set's, in data_dir (a reload may not move it)
+	dests   []*placement.Dir   // every destination opened, closed by Close
 }
 
 // instance is one config at run time.
@@ -92,6 +94,14 @@ func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
 	}
 	if s.outbox != nil {
 		s.metrics.registry.MustRegister(s.outbox.Collector())
+	}
+	if err := durable.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if s.records, err = diskstore.OpenRecords(filepath.Join(cfg.DataDir, "uploads.db")); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	inst, err := s.build(cfg, nil)
 	if err != nil {
@@ -155,7 +165,7 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 	log := s.log.Named(set.Name)
 	dataDir := filepath.Join(cfg.DataDir, set.Name)
 	opts := diskstore.Options{
-		Dir: dataDir, Set: set.Name, Expire: set.ExpireAfter, FileMode: set.FileMode, MaxSize: set.MaxSize, Log: log,
+		Dir: dataDir, Records: s.records, Set: set.Name, Expire: set.ExpireAfter, FileMode: set.FileMode, MaxSize: set.MaxSize, Log: log,
 		Changed: s.storeChanges(set.Name),
 	}
 	store := s.stores[set.Name]
@@ -321,6 +331,9 @@ func (s *Server) Close() {
 	}
 	if s.outbox != nil {
 		s.outbox.Close()
+	}
+	if s.records != nil {
+		s.records.Close()
 	}
 }
 

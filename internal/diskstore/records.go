@@ -1,0 +1,201 @@
+package diskstore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Records is the durable log of every upload's record: one bbolt file for the whole
+// data_dir, with a bucket per set.
+//
+// One file per upload cost a file creation, a data sync and a directory sync at
+// creation and a sync per state change; on a file system that scans for free inodes
+// the creation alone cost more than the rest of a small upload. Here every change is a
+// write to one file in a transaction that concurrent uploads share (bbolt's Batch: a
+// group commit, two fdatasyncs for however many records changed meanwhile).
+type Records struct {
+	db *bolt.DB
+}
+
+// OpenRecords opens (creating if needed) the log at path.
+func OpenRecords(path string) (*Records, error) {
+	// The timeout turns a second server on the same data_dir into an error rather
+	// than a start that hangs on the file lock. Without a synced freelist, a commit
+	// writes one page less; bbolt rebuilds the freelist when it opens the file.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			err = errors.New("in use by another process (another uploadsets on this data_dir?)")
+		}
+		return nil, fmt.Errorf("records %s: %w", path, err)
+	}
+	// bbolt's default waits 10ms to gather a batch, which a lone change would pay;
+	// 1ms still gathers what arrives during a commit, which is what counts.
+	db.MaxBatchDelay = time.Millisecond
+	return &Records{db: db}, nil
+}
+
+// Close closes the file.
+func (r *Records) Close() error { return r.db.Close() }
+
+// entry is a record as the log keeps it: Changed is when its state last changed, from
+// which a finished upload's stay is counted (an unfinished one's activity is its data
+// file's).
+type entry struct {
+	Record
+	Changed time.Time
+}
+
+var errExists = errors.New("an upload with this ID exists")
+
+// create adds a record; it never replaces one.
+func (r *Records) create(set string, e entry) error {
+	val, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return r.db.Batch(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(set))
+		if err != nil {
+			return err
+		}
+		if b.Get([]byte(e.ID)) != nil {
+			return errExists
+		}
+		return b.Put([]byte(e.ID), val)
+	})
+}
+
+// get returns the record, or handler.ErrNotFound.
+func (r *Records) get(set, id string) (entry, error) {
+	var val []byte
+	err := r.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte(set)); b != nil {
+			if v := b.Get([]byte(id)); v != nil {
+				val = append([]byte(nil), v...) // v lives only as long as tx
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return entry{}, err
+	}
+	if val == nil {
+		return entry{}, handler.ErrNotFound
+	}
+	return decode(val)
+}
+
+// update applies change to the record and stores the result if change says it changed
+// anything; handler.ErrNotFound if there is no record. A change that changes nothing
+// (a retry that failed the same way) costs a read, no commit. change may run more than
+// once, each time on the record as stored then.
+func (r *Records) update(set, id string, change func(*entry) bool) error {
+	e, err := r.get(set, id)
+	if err != nil {
+		return err
+	}
+	if !change(&e) {
+		return nil
+	}
+	return r.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(set))
+		if b == nil {
+			return handler.ErrNotFound
+		}
+		v := b.Get([]byte(id))
+		if v == nil {
+			return handler.ErrNotFound
+		}
+		e, err := decode(v)
+		if err != nil {
+			return err
+		}
+		if !change(&e) {
+			return nil
+		}
+		val, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(id), val)
+	})
+}
+
+// commits is how many write transactions the log has committed (for tests).
+func (r *Records) commits() (n int) {
+	r.db.View(func(tx *bolt.Tx) error {
+		n = int(tx.ID())
+		return nil
+	})
+	return n
+}
+
+// remove deletes the record, if there is one.
+func (r *Records) remove(set, id string) error {
+	return r.db.Batch(func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte(set)); b != nil {
+			return b.Delete([]byte(id))
+		}
+		return nil
+	})
+}
+
+// ids lists the uploads of set with a record.
+func (r *Records) ids(set string) ([]string, error) {
+	var ids []string
+	err := r.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(set))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, _ []byte) error {
+			ids = append(ids, string(k))
+			return nil
+		})
+	})
+	return ids, err
+}
+
+// adopt stores records of the per-upload files an earlier version kept, unless the
+// log has them already, in one transaction.
+func (r *Records) adopt(set string, es []entry) error {
+	return r.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(set))
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			if b.Get([]byte(e.ID)) != nil {
+				continue
+			}
+			val, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(e.ID), val); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// decode runs on a goroutine of its own. encoding/json runs deep (reflection,
+// recursion), and on a request's goroutine it would grow that stack from 8 to 16 KiB;
+// a stack keeps its size while the request is held, which for a slow PATCH is minutes,
+// so every held upload would pin 8 KiB more.
+func decode(val []byte) (e entry, err error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err = json.Unmarshal(val, &e)
+	}()
+	<-done
+	return e, err
+}
