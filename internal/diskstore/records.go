@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -198,4 +199,14 @@ func decode(val []byte) (e entry, err error) {
 	}()
 	<-done
 	return e, err
+}
+
+// WriteTo writes a consistent copy of the log as of its last commit, as a backup of a
+// running server would take it.
+func (r *Records) WriteTo(w io.Writer) (n int64, err error) {
+	err = r.db.View(func(tx *bolt.Tx) error {
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
 }

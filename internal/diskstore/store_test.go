@@ -15,7 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
-	"golang.org/x/sys/unix"
+	"github.com/uploadsets/uploadsets/internal/durable"
 )
 
 func newStore(t *testing.T) *Store {
@@ -352,14 +352,14 @@ func TestFailedAndIntendedAreRecorded(t *testing.T) {
 func TestWriteErrorsSyncWhatIsReported(t *testing.T) {
 	var syncs int
 	failSync := false
-	fdatasync = func(fd int) error {
+	fdatasync = func(f *os.File) error {
 		syncs++
 		if failSync {
 			return syscall.EIO
 		}
-		return unix.Fdatasync(fd)
+		return durable.SyncData(f)
 	}
-	t.Cleanup(func() { fdatasync = unix.Fdatasync })
+	t.Cleanup(func() { fdatasync = durable.SyncData })
 
 	s := newStore(t)
 	id := create(t, s, 10)

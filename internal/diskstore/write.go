@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/uploadsets/uploadsets/internal/durable"
 )
 
 // Buffers follow the sender. At the smallest size, reads come out of net/http's own
@@ -350,7 +352,7 @@ func probeDirect(fd int) int {
 
 // sync makes the data durable; the file's size is in its metadata, which fdatasync
 // covers since it changed.
-func (w *fileWriter) sync() error { return fdatasync(w.fd) }
+func (w *fileWriter) sync() error { return fdatasync(w.f) }
 
 // fdatasync is a variable for tests that fail it, as a dying disk would.
-var fdatasync = unix.Fdatasync
+var fdatasync = durable.SyncData

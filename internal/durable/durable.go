@@ -9,7 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // SyncDir makes the entries created, renamed or removed in dir before the call survive
@@ -76,15 +79,48 @@ func fsyncDir(dir string) error {
 	if err != nil {
 		return err
 	}
+	done := traced(d, true)
 	err = d.Sync()
+	done(err)
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
 	return err
 }
 
-// MkdirAll creates dir and any missing parents with mode, exactly: os.MkdirAll's mode
-// passes through the umask, so a dir_mode of 0775 would come out 0755. Directories
+// SyncData makes f's bytes and size survive a power cut (fdatasync: the timestamps
+// may lag, which nothing reads back as a fact).
+func SyncData(f *os.File) error {
+	done := traced(f, false)
+	err := unix.Fdatasync(int(f.Fd()))
+	done(err)
+	return err
+}
+
+// A Tracer watches the syncs that make the server's writes durable, for tests that
+// simulate a power cut (package powercut): a sync covers what the file or directory
+// held when it started, and that survives a cut once done is called with nil.
+type Tracer interface {
+	Syncing(f *os.File, isDir bool) (done func(error))
+}
+
+var tracer atomic.Pointer[Tracer]
+
+// Trace sets the tracer until the returned function is called.
+func Trace(t Tracer) (stop func()) {
+	tracer.Store(&t)
+	return func() { tracer.Store(nil) }
+}
+
+func traced(f *os.File, isDir bool) func(error) {
+	if t := tracer.Load(); t != nil {
+		return (*t).Syncing(f, isDir)
+	}
+	return func(error) {}
+}
+
+// MkdirAll creates dir and any missing parents with mode, exactly (os.MkdirAll's mode
+// passes through the umask, so a dir_mode of 0775 would come out 0755), and durably. Directories
 // that already exist are left as the operator made them.
 func MkdirAll(dir string, mode os.FileMode) error {
 	st, err := os.Stat(dir)
@@ -108,5 +144,9 @@ func MkdirAll(dir string, mode os.FileMode) error {
 		}
 		return err
 	}
-	return os.Chmod(dir, mode)
+	if err := os.Chmod(dir, mode); err != nil {
+		return err
+	}
+	// A directory whose entry a power cut takes back takes everything in it along.
+	return SyncDir(filepath.Dir(dir))
 }

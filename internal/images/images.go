@@ -23,6 +23,7 @@ import (
 	"github.com/davidbyttow/govips/v2/vips"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/uploadsets/uploadsets/internal/durable"
 	"github.com/uploadsets/uploadsets/sets"
 )
 
@@ -352,7 +353,7 @@ func writeNew(dir, ext string, buf []byte) (path string, err error) {
 		}
 	}()
 	if _, err = f.Write(buf); err == nil {
-		err = f.Sync()
+		err = durable.SyncData(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -392,7 +392,7 @@ func (d *Dir) copyIn(src, name string) (err error) {
 		_, err = io.Copy(out, in)
 	}
 	if err == nil {
-		err = out.Sync()
+		err = durable.SyncData(out)
 	}
 	if cerr := out.Close(); err == nil {
 		err = cerr

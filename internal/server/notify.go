@@ -26,7 +26,14 @@ func openOutbox(cfg *sets.Config, s *Server) (*notify.Outbox, error) {
 	for i, n := range cfg.Notify {
 		targets[i] = notify.Target(*n)
 	}
-	return notify.Open(filepath.Join(cfg.DataDir, "notify.db"), targets, s.log.Named("notify"))
+	o, err := notify.Open(filepath.Join(cfg.DataDir, "notify.db"), targets, s.log.Named("notify"))
+	if err == nil {
+		// bbolt syncs its file's contents, not the entry that names it.
+		if err = durable.SyncDir(cfg.DataDir); err != nil {
+			o.Close()
+		}
+	}
+	return o, err
 }
 
 // baseKey holds, in a tus request's context, this server's URL as the client knows it,

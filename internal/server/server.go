@@ -99,7 +99,11 @@ func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	if s.records, err = diskstore.OpenRecords(filepath.Join(cfg.DataDir, "uploads.db")); err != nil {
+	if s.records, err = diskstore.OpenRecords(filepath.Join(cfg.DataDir, "uploads.db")); err == nil {
+		// bbolt syncs its file's contents, not the entry that names it.
+		err = durable.SyncDir(cfg.DataDir)
+	}
+	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
