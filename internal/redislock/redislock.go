@@ -16,9 +16,11 @@
 // A caller that finds the key held appends "+" to the holder's token (so the
 // request outlives a lost message) and publishes "r:<holder's token>" on the
 // channel <Prefix>lock, in the same script that failed to take the key. Every
-// Locker keeps one subscription to that channel, on one connection, whatever the
-// number of locks it holds; the holder's Locker calls the requestRelease of that
-// lock, which in tusd cancels the request that holds it. A holder that missed the
+// Locker keeps one subscription to that channel, on one connection, from its
+// first Lock to Close, whatever the number of locks it holds; the holder's Locker
+// calls the requestRelease of that lock, which in tusd cancels the request that
+// holds it. Every instance hears every message of the prefix: two per contended
+// lock, none for an uncontended one. A holder that missed the
 // message finds the "+" at its next renewal. Unlock of a key that was asked for
 // publishes "u:<upload id>", and the waiters of every instance try again at once;
 // they also try again on a backoff of 5 to 100 ms, so that a lost message costs a
