@@ -19,14 +19,14 @@ func openOutbox(cfg *sets.Config, s *Server) (*notify.Outbox, error) {
 	if len(cfg.Notify) == 0 {
 		return nil, nil
 	}
-	if err := durable.MkdirAll(cfg.DataDir, cfg.DirMode); err != nil {
+	if err := durable.MkdirAll(cfg.DataDir.Path, cfg.DirMode); err != nil {
 		return nil, err
 	}
 	targets := make([]notify.Target, len(cfg.Notify))
 	for i, n := range cfg.Notify {
 		targets[i] = notify.Target(*n)
 	}
-	return notify.Open(filepath.Join(cfg.DataDir, "notify.db"), targets, s.log.Named("notify"))
+	return notify.Open(filepath.Join(cfg.DataDir.Path, "notify.db"), targets, s.log.Named("notify"))
 }
 
 // baseKey holds, in a tus request's context, this server's URL as the client knows it,

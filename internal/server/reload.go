@@ -30,7 +30,7 @@ func (s *Server) Reload(cfg *sets.Config) error {
 		from, to *string
 	}{
 		{"listen", &old.cfg.Listen, &cfg.Listen},
-		{"data_dir", &old.cfg.DataDir, &cfg.DataDir},
+		{"data_dir", &old.cfg.DataDir.Path, &cfg.DataDir.Path},
 		{"log.format", &old.cfg.LogFormat, &cfg.LogFormat},
 	} {
 		if *c.from != *c.to {

@@ -153,7 +153,7 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 		return prev, nil
 	}
 	log := s.log.Named(set.Name)
-	dataDir := filepath.Join(cfg.DataDir, set.Name)
+	dataDir := filepath.Join(cfg.DataDir.Path, set.Name)
 	opts := diskstore.Options{
 		Dir: dataDir, Set: set.Name, Expire: set.ExpireAfter, FileMode: set.FileMode, MaxSize: set.MaxSize, Log: log,
 		Changed: s.storeChanges(set.Name),
@@ -173,7 +173,7 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 		dest = prev.dest
 	} else {
 		var err error
-		if dest, err = placement.OpenDir(set.Destination, set.FileMode, set.DirMode); err != nil {
+		if dest, err = placement.OpenDir(set.Destination.Path, set.FileMode, set.DirMode); err != nil {
 			return nil, fmt.Errorf("destination: %w", err)
 		}
 		s.dests = append(s.dests, dest)
