@@ -25,6 +25,11 @@ func (s *Server) Reload(cfg *sets.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.current.Load()
+	// S3 and redis are set up once, at start: changing them needs a restart.
+	if diags := cfg.ReloadableFrom(old.cfg); diags.HasErrors() {
+		s.reloadFailed(diags)
+		return diags
+	}
 	for _, c := range []struct {
 		attr     string
 		from, to *string
