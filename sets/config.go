@@ -11,17 +11,18 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
-// Config is a decoded, validated config file. Paths are absolute: relative paths in the
-// file are resolved against the directory of the config file, so that
+// Config is a decoded, validated config file. Local paths are absolute: relative paths
+// in the file are resolved against the directory of the config file, so that
 // `uploadsets serve -config /etc/uploadsets/config.hcl` finds its data next to it
-// whatever the working directory.
+// whatever the working directory. data_dir and destinations may instead be on S3, all
+// of them together (see Location).
 type Config struct {
 	Filename        string        // the file it was loaded from, as given
 	Listen          string        // default "127.0.0.1:8080"
 	PublicURL       string        // without trailing slash; "" = derive from the request's Host
-	DataDir         string        // absolute; default "./data"
+	DataDir         Location      // local (absolute; default "./data") or on S3
 	MaxSize         int64         // server-wide cap in bytes; default 1GiB
-	DefaultDest     string        // uploads_default_dest, absolute; default "./uploads"
+	DefaultDest     Location      // uploads_default_dest, local (absolute; default "./uploads") or on S3
 	DefaultURL      string        // uploads_default_url, as written ("" default)
 	ExpireAfter     time.Duration // abandoned partial uploads are removed after this; default 24h
 	ShutdownTimeout time.Duration // default 30s
@@ -39,6 +40,10 @@ type Config struct {
 	LogFormat      string      // log { format }: text (default) or json
 	Sets           []*Set      // in file order
 	Notify         []*Notify   // notify blocks, in file order
+	// S3 is the s3 block, nil when absent; it is there whenever a location is on S3.
+	S3 *S3Config
+	// Redis is the redis block, nil when absent: instances on S3 share it.
+	Redis *RedisConfig
 }
 
 var rootSchema = &hcl.BodySchema{
@@ -61,6 +66,8 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "set", LabelNames: []string{"name"}},
 		{Type: "log"},
 		{Type: "notify", LabelNames: []string{"name"}},
+		{Type: "s3"},
+		{Type: "redis"},
 	},
 }
 
@@ -107,15 +114,16 @@ func Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
 	return cfg, diags
 }
 
-// declaresSet reports whether body has a set block, even one that Content left out for
-// its missing or extra labels: that one is a set already reported, not a missing one.
-func declaresSet(body hcl.Body) bool {
+// declares reports whether body has a block of type typ, even one that Content left
+// out for its missing or extra labels: that one is a block already reported, not a
+// missing one.
+func declares(body hcl.Body, typ string) bool {
 	syntax, ok := body.(*hclsyntax.Body)
 	if !ok {
 		return true // only hclsyntax bodies are decoded; nothing to judge otherwise
 	}
 	for _, b := range syntax.Blocks {
-		if b.Type == "set" {
+		if b.Type == typ {
 			return true
 		}
 	}
@@ -132,6 +140,11 @@ type decoder struct {
 	base   string // directory relative paths are resolved against
 	broken []hcl.Range
 	diags  hcl.Diagnostics
+	// s3Written is whether the file writes an s3:// location, even a wrong one.
+	s3Written bool
+	// s3Declared and redisDeclared are whether the file may have such a block, even
+	// one that could not be decoded.
+	s3Declared, redisDeclared bool
 }
 
 func (d *decoder) add(diags ...*hcl.Diagnostic) { d.diags = append(d.diags, diags...) }
@@ -162,9 +175,9 @@ func (d *decoder) config(body hcl.Body, filename string) *Config {
 	cfg := &Config{
 		Filename:        filename,
 		Listen:          "127.0.0.1:8080",
-		DataDir:         d.path("./data"),
+		DataDir:         Location{Path: d.path("./data")},
 		MaxSize:         1 << 30,
-		DefaultDest:     d.path("./uploads"),
+		DefaultDest:     Location{Path: d.path("./uploads")},
 		ExpireAfter:     24 * time.Hour,
 		ShutdownTimeout: 30 * time.Second,
 		NetworkTimeout:  60 * time.Second,
@@ -184,9 +197,9 @@ func (d *decoder) config(body hcl.Body, filename string) *Config {
 	}
 	// Sets are checked against data_dir and max_size unless those were wrong themselves:
 	// the defaults standing in for them would give confusing errors.
-	dataDirOK := d.succeeds(func() { d.dir(attrs["data_dir"], &cfg.DataDir) })
+	dataDirOK := d.succeeds(func() { d.location(attrs["data_dir"], "data_dir", &cfg.DataDir) })
 	maxSizeOK := d.succeeds(func() { d.size(attrs["max_size"], &cfg.MaxSize) })
-	d.dir(attrs["uploads_default_dest"], &cfg.DefaultDest)
+	defaultDestOK := d.succeeds(func() { d.location(attrs["uploads_default_dest"], "uploads_default_dest", &cfg.DefaultDest) })
 	d.baseURL(attrs["uploads_default_url"], &cfg.DefaultURL)
 	d.duration(attrs["expire_after"], &cfg.ExpireAfter)
 	d.duration(attrs["shutdown_timeout"], &cfg.ShutdownTimeout)
@@ -195,16 +208,31 @@ func (d *decoder) config(body hcl.Body, filename string) *Config {
 	d.prefixes(attrs["trusted_proxies"], &cfg.TrustedProxies)
 	d.mode(attrs["file_mode"], 0o600, &cfg.FileMode)
 	d.mode(attrs["dir_mode"], 0o700, &cfg.DirMode)
+	if dataDirOK && cfg.DataDir.IsS3() {
+		// Destinations must then be on S3 too; a local one is reported with them.
+		d.notOnS3(attrs["file_mode"], "", "data_dir and destinations are on S3")
+		d.notOnS3(attrs["dir_mode"], "", "data_dir and destinations are on S3")
+	}
+	cfg.S3 = d.s3Block(content.Blocks.OfType("s3"))
+	cfg.Redis = d.redisBlock(content.Blocks.OfType("redis"))
+	// As for sets: a block that is there but could not be read is not missing.
+	d.s3Declared = cfg.S3 != nil || declares(body, "s3") || len(d.broken) > 0
+	d.redisDeclared = cfg.Redis != nil || declares(body, "redis") || len(d.broken) > 0
 
 	// A server without sets would start and refuse every upload. After a syntax error
 	// the parser may have dropped the blocks it could not read, so their absence proves
 	// nothing then.
-	if !declaresSet(body) && len(d.broken) == 0 {
+	if !declares(body, "set") && len(d.broken) == 0 {
 		d.add(errorAt(fileStart(filename), `no set blocks: a config needs at least one set, like set "files" { extensions = documents }`))
 	}
 	d.logBlock(content.Blocks.OfType("log"), cfg)
-	sets := d.sets(content.Blocks.OfType("set"), cfg, maxSizeOK, attrs["uploads_default_dest"])
+	defaultDest := attrs["uploads_default_dest"]
+	sets := d.sets(content.Blocks.OfType("set"), cfg, maxSizeOK, defaultDest, defaultDestOK)
 	d.checkDestinations(cfg, attrs["data_dir"], dataDirOK, sets)
+	if !defaultDestOK {
+		defaultDest = nil
+	}
+	d.checkStorage(cfg, attrs["data_dir"], defaultDest, dataDirOK, sets)
 	for _, s := range sets {
 		cfg.Sets = append(cfg.Sets, s.Set)
 	}

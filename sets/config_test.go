@@ -60,6 +60,7 @@ func TestDiagnosticsGolden(t *testing.T) {
 		"no sets":        {"no_sets"},
 		"notify":         {"notify"},
 		"auth blocks":    {"auth"},
+		"s3 and redis":   {"s3_broken"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -83,16 +84,20 @@ func TestDiagnosticsGolden(t *testing.T) {
 }
 
 func TestSummaryGolden(t *testing.T) {
-	cfg, diags := Load("testdata/good.hcl")
-	if diags.HasErrors() {
-		var out bytes.Buffer
-		WriteDiagnostics(&out, diags)
-		t.Fatalf("good.hcl:\n%s", out.String())
+	for _, file := range []string{"good", "s3_good"} {
+		t.Run(file, func(t *testing.T) {
+			cfg, diags := Load("testdata/" + file + ".hcl")
+			if diags.HasErrors() {
+				var out bytes.Buffer
+				WriteDiagnostics(&out, diags)
+				t.Fatalf("%s.hcl:\n%s", file, out.String())
+			}
+			var out bytes.Buffer
+			WriteDiagnostics(&out, diags) // warnings, if any, belong in the golden file too
+			cfg.WriteSummary(&out)
+			golden(t, file, stable(t, out.String()))
+		})
 	}
-	var out bytes.Buffer
-	WriteDiagnostics(&out, diags) // warnings, if any, belong in the golden file too
-	cfg.WriteSummary(&out)
-	golden(t, "good", stable(t, out.String()))
 }
 
 func TestShippedConfig(t *testing.T) {
@@ -106,7 +111,7 @@ func TestShippedConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := filepath.Join(root, "data"); cfg.DataDir != want {
+	if want := (Location{Path: filepath.Join(root, "data")}); cfg.DataDir != want {
 		t.Errorf("DataDir = %q, want %q (next to the config file)", cfg.DataDir, want)
 	}
 	var names []string
@@ -127,9 +132,9 @@ func TestParseDefaults(t *testing.T) {
 	want := Config{
 		Filename:        filepath.Join(dir, "config.hcl"),
 		Listen:          "127.0.0.1:8080",
-		DataDir:         filepath.Join(dir, "data"),
+		DataDir:         Location{Path: filepath.Join(dir, "data")},
 		MaxSize:         1 << 30,
-		DefaultDest:     filepath.Join(dir, "uploads"),
+		DefaultDest:     Location{Path: filepath.Join(dir, "uploads")},
 		ExpireAfter:     24 * time.Hour,
 		ShutdownTimeout: 30 * time.Second,
 		NetworkTimeout:  60 * time.Second,
@@ -146,7 +151,7 @@ func TestParseDefaults(t *testing.T) {
 	}
 	s := cfg.Sets[0]
 	if s.Name != "photos" || s.MaxSize != 1<<30 || s.Naming != NamingOriginal || s.URL != "" ||
-		s.Destination != filepath.Join(dir, "uploads", "photos") || s.ExpireAfter != 24*time.Hour ||
+		s.Destination != (Location{Path: filepath.Join(dir, "uploads", "photos")}) || s.ExpireAfter != 24*time.Hour ||
 		s.FileMode != 0o644 || s.DirMode != 0o755 {
 		t.Errorf("set = %+v", s)
 	}
@@ -168,7 +173,7 @@ func TestParseValues(t *testing.T) {
 		"null means default":         {`max_size = null` + aSet, func(c *Config) bool { return c.MaxSize == 1<<30 }},
 		"public_url loses its slash": {`public_url = "https://x.example/up/"` + aSet, func(c *Config) bool { return c.PublicURL == "https://x.example/up" }},
 		"listen on any port":         {`listen = ":0"` + aSet, func(c *Config) bool { return c.Listen == ":0" }},
-		"absolute data_dir":          {`data_dir = "/srv/data/"` + aSet, func(c *Config) bool { return c.DataDir == "/srv/data" }},
+		"absolute data_dir":          {`data_dir = "/srv/data/"` + aSet, func(c *Config) bool { return c.DataDir == Location{Path: "/srv/data"} }},
 		"durations": {`
 			expire_after = "90m"
 			shutdown_timeout = "1s"` + aSet, func(c *Config) bool { return c.ExpireAfter == 90*time.Minute && c.ShutdownTimeout == time.Second }},
@@ -192,7 +197,7 @@ func TestParseValues(t *testing.T) {
 				destination = "/srv/a"
 			}`, func(c *Config) bool {
 			s := c.Sets[0]
-			return s.ExpireAfter == 2*time.Hour && s.MaxSize == 1000 && s.Naming == NamingUUID && s.Destination == "/srv/a"
+			return s.ExpireAfter == 2*time.Hour && s.MaxSize == 1000 && s.Naming == NamingUUID && s.Destination == Location{Path: "/srv/a"}
 		}},
 	}
 	for name, tt := range tests {

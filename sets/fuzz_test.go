@@ -101,6 +101,10 @@ func FuzzParse(f *testing.F) {
 		"set \"\x00\" {}",
 		`expire_after = "1ns"`,
 		`data_dir = "."` + "\n" + `set "a" {}`,
+		"data_dir = \"s3://b.c/p\"\ns3 {}\nset \"a\" { destination = \"s3://b.c\" }",
+		"data_dir = \"s3://bkt/\"\nuploads_default_dest = \"s3://bkt/f\"\ns3 {}\nredis { url = \"unix:///s\" }\nset \"a\" {}",
+		"data_dir = \"gs://x\"\nset \"a\" { destination = \"s3:x\" }",
+		"s3 \"x\" {}\nredis {}\nset \"a\" { destination = \"s3://a..b//c/../?#\" }",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -120,14 +124,20 @@ func FuzzParse(f *testing.F) {
 		if cfg == nil {
 			t.Fatal("no config and no errors")
 		}
+		if !validLocation(cfg.DataDir) || cfg.DataDir.IsS3() && cfg.S3 == nil {
+			t.Errorf("data_dir %+v, s3 %v", cfg.DataDir, cfg.S3)
+		}
 		for _, s := range cfg.Sets {
+			if s.Destination.IsS3() != cfg.DataDir.IsS3() {
+				t.Errorf("set %q: destination %s with data_dir %s", s.Name, s.Destination, cfg.DataDir)
+			}
 			if s.MaxSize <= 0 || s.MaxSize > cfg.MaxSize || s.ExpireAfter <= 0 {
 				t.Errorf("set %q: max_size %d, expire_after %v", s.Name, s.MaxSize, s.ExpireAfter)
 			}
 			if s.URL != "" && !strings.HasSuffix(s.URL, "/") {
 				t.Errorf("set %q: url %q", s.Name, s.URL)
 			}
-			if !filepath.IsAbs(s.Destination) || !setName.MatchString(s.Name) {
+			if !validLocation(s.Destination) || !setName.MatchString(s.Name) {
 				t.Errorf("set %q: destination %q", s.Name, s.Destination)
 			}
 			for _, ext := range s.Extensions.List() {
@@ -137,4 +147,26 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// validLocation is what Load promises of a Location.
+func validLocation(l Location) bool {
+	if !l.IsS3() {
+		return filepath.IsAbs(l.Path) && l.Prefix == ""
+	}
+	if l.Path != "" || bucketProblem(l.Bucket) != "" {
+		return false
+	}
+	if l.Prefix == "" {
+		return true
+	}
+	if !strings.HasSuffix(l.Prefix, "/") {
+		return false
+	}
+	for _, seg := range strings.Split(strings.TrimSuffix(l.Prefix, "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }

@@ -29,9 +29,12 @@ var uploadFile = regexp.MustCompile(`^[0-9a-f]{32}(\.info)?$`)
 // A directory counts only if it holds upload files, so that whatever else comes to
 // live in data_dir is not taken for a set. A data_dir that cannot be read yields
 // nothing: it may not exist yet, and serve reports one it cannot use when it opens
-// the stores.
+// the stores. A data_dir on S3 yields nothing either: its uploads are not directories.
 func Leftovers(cfg *Config) ([]Leftover, hcl.Diagnostics) {
-	entries, err := os.ReadDir(cfg.DataDir)
+	if cfg.DataDir.IsS3() {
+		return nil, nil
+	}
+	entries, err := os.ReadDir(cfg.DataDir.Path)
 	if err != nil {
 		return nil, nil
 	}
@@ -45,7 +48,7 @@ func Leftovers(cfg *Config) ([]Leftover, hcl.Diagnostics) {
 		if !e.IsDir() || configured[e.Name()] {
 			continue
 		}
-		dir := filepath.Join(cfg.DataDir, e.Name())
+		dir := filepath.Join(cfg.DataDir.Path, e.Name())
 		n := countUploads(dir)
 		if n == 0 {
 			continue

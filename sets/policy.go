@@ -17,8 +17,8 @@ type Set struct {
 	// MaxSize is the set's max_size, or the server-wide one when absent. Zero or less
 	// means no limit, which only a hand-built Set can have: Load always sets it.
 	MaxSize     int64
-	Naming      Naming // default original
-	Destination string // absolute; default <uploads_default_dest>/<name>
+	Naming      Naming   // default original
+	Destination Location // local (absolute) or on S3; default <uploads_default_dest>/<name>
 	// URL is the public base URL of placed files, ending in "/" when non-empty. "" means
 	// this server serves them under /files/<name>/.
 	URL         string

@@ -15,18 +15,24 @@ import (
 	"github.com/uploadsets/uploadsets/internal/durable"
 )
 
-// ProbeDirs checks that data_dir and every set's destination can be written, by
+// ProbeDirs checks that data_dir and every set's local destination can be written, by
 // creating and removing a file in each, and reports each problem at the attribute the
 // directory comes from. An unwritable destination would otherwise show first as a
 // failed upload, after its whole body arrived.
 //
 // With create, missing directories are made (with dir_mode), as serve needs them; check
 // passes false and probes the nearest existing parent instead, changing nothing.
+//
+// Locations on S3 are not probed: there is no directory to make, and whether a bucket
+// can be written is for the S3 store to find out with its client.
 func (c *Config) ProbeDirs(create bool) hcl.Diagnostics {
 	var diags hcl.Diagnostics
-	probe := func(what, dir string, mode os.FileMode, at hcl.Range) {
-		if err := probeDir(dir, mode, create); err != nil {
-			diags = append(diags, errorAt(at, fmt.Sprintf("%s %s cannot be used: %s", what, dir, describe(err))))
+	probe := func(what string, dir Location, mode os.FileMode, at hcl.Range) {
+		if dir.IsS3() {
+			return
+		}
+		if err := probeDir(dir.Path, mode, create); err != nil {
+			diags = append(diags, errorAt(at, fmt.Sprintf("%s %s cannot be used: %s", what, dir.Path, describe(err))))
 		}
 	}
 	probe("data_dir", c.DataDir, c.DirMode, c.DataDirAt)

@@ -38,6 +38,7 @@ type setDecl struct {
 	*Set
 	label  hcl.Range
 	dest   *hcl.Range // the value the destination comes from; nil when from defaults
+	own    bool       // whether the set writes its destination
 	destOK bool       // false when the destination is not worth comparing
 }
 
@@ -67,8 +68,8 @@ func (d *decoder) labelled(b *hcl.Block, kind, where string, first map[string]hc
 }
 
 // defaultDest is the uploads_default_dest attribute, if written: derived destinations
-// are reported there.
-func (d *decoder) sets(blocks hcl.Blocks, cfg *Config, maxSizeOK bool, defaultDest *hcl.Attribute) []*setDecl {
+// are reported there, and not compared when defaultDestOK is false.
+func (d *decoder) sets(blocks hcl.Blocks, cfg *Config, maxSizeOK bool, defaultDest *hcl.Attribute, defaultDestOK bool) []*setDecl {
 	var decls []*setDecl
 	first := map[string]hcl.Range{}
 	for _, b := range blocks {
@@ -83,7 +84,7 @@ func (d *decoder) sets(blocks hcl.Blocks, cfg *Config, maxSizeOK bool, defaultDe
 		decl := d.set(b, name, label, cfg, maxSizeOK)
 		// A duplicate would also "share" its destination, and a bad name derives a bad
 		// one; one error each says enough.
-		decl.destOK = decl.destOK && !dup && (validName || decl.dest != nil)
+		decl.destOK = decl.destOK && !dup && (validName || decl.own) && (defaultDestOK || decl.own)
 		if decl.dest == nil && defaultDest != nil {
 			decl.dest = defaultDest.Expr.Range().Ptr()
 		}
@@ -101,7 +102,7 @@ func (d *decoder) set(b *hcl.Block, name string, label hcl.Range, cfg *Config, m
 		Name:        name,
 		MaxSize:     cfg.MaxSize,
 		Naming:      NamingOriginal,
-		Destination: filepath.Join(cfg.DefaultDest, name),
+		Destination: cfg.DefaultDest.Join(name),
 		ExpireAfter: cfg.ExpireAfter,
 		FileMode:    cfg.FileMode,
 		DirMode:     cfg.DirMode,
@@ -116,8 +117,8 @@ func (d *decoder) set(b *hcl.Block, name string, label hcl.Range, cfg *Config, m
 	d.naming(attrs["naming"], &s.Naming)
 	decl := &setDecl{Set: s, label: label, destOK: true}
 	if attr := attrs["destination"]; attr != nil {
-		decl.dest = attr.Expr.Range().Ptr()
-		decl.destOK = d.dir(attr, &s.Destination)
+		decl.dest, decl.own = attr.Expr.Range().Ptr(), true
+		decl.destOK = d.location(attr, fmt.Sprintf("destination of set %q", name), &s.Destination)
 	}
 	// An explicit url = "" keeps the files served by uploadsets even when
 	// uploads_default_url would put them elsewhere.
@@ -127,6 +128,11 @@ func (d *decoder) set(b *hcl.Block, name string, label hcl.Range, cfg *Config, m
 	d.duration(attrs["expire_after"], &s.ExpireAfter)
 	d.mode(attrs["file_mode"], 0o600, &s.FileMode)
 	d.mode(attrs["dir_mode"], 0o700, &s.DirMode)
+	if decl.destOK && s.Destination.IsS3() {
+		where := "its destination is " + s.Destination.String()
+		d.notOnS3(attrs["file_mode"], fmt.Sprintf(" of set %q", name), where)
+		d.notOnS3(attrs["dir_mode"], fmt.Sprintf(" of set %q", name), where)
+	}
 	s.Auth = d.auth(content.Blocks, name)
 	s.Image, s.Thumbnails = d.images(name, content.Blocks, s.Extensions)
 	return decl
@@ -230,13 +236,13 @@ func (d *decoder) checkDestinations(cfg *Config, dataDir *hcl.Attribute, dataDir
 			switch {
 			case a.Destination == b.Destination:
 				d.add(errorAt(b.destRange(), fmt.Sprintf("set %q has the same destination as set %q (%s): their files would mix", b.Name, a.Name, b.Destination)))
-			case within(a.Destination, b.Destination):
+			case a.Destination.contains(b.Destination):
 				d.add(errorAt(b.destRange(), fmt.Sprintf("destination of set %q (%s) is inside that of set %q (%s): their files would mix", b.Name, b.Destination, a.Name, a.Destination)))
-			case within(b.Destination, a.Destination):
+			case b.Destination.contains(a.Destination):
 				d.add(errorAt(b.destRange(), fmt.Sprintf("destination of set %q (%s) contains that of set %q (%s): their files would mix", b.Name, b.Destination, a.Name, a.Destination)))
 			}
 		}
-		if dataDirOK && (b.Destination == cfg.DataDir || within(b.Destination, cfg.DataDir) || within(cfg.DataDir, b.Destination)) {
+		if dataDirOK && (b.Destination == cfg.DataDir || b.Destination.contains(cfg.DataDir) || cfg.DataDir.contains(b.Destination)) {
 			at := b.destRange()
 			if b.dest == nil && dataDir != nil {
 				at = dataDir.Expr.Range()

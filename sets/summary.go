@@ -3,6 +3,7 @@ package sets
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -17,10 +18,18 @@ func (c *Config) WriteSummary(w io.Writer) {
 	line("", "config", c.Filename)
 	line("", "listen", c.Listen)
 	line("", "public_url", orNone(c.PublicURL, "(from each request's Host)"))
-	line("", "data_dir", c.DataDir)
+	line("", "data_dir", c.DataDir.String())
+	if c.S3 != nil {
+		line("", "s3", c.S3.summary())
+	}
+	if c.Redis != nil {
+		line("", "redis", redacted(c.Redis.URL))
+	}
 	line("", "max_size", FormatSize(c.MaxSize))
 	line("", "expire_after", formatDuration(c.ExpireAfter))
-	line("", "file_mode", fmt.Sprintf("%#o (directories %#o)", c.FileMode, c.DirMode))
+	if !c.DataDir.IsS3() {
+		line("", "file_mode", fmt.Sprintf("%#o (directories %#o)", c.FileMode, c.DirMode))
+	}
 	line("", "log", c.LogLevel+", "+c.LogFormat)
 	if c.ImageWorkers > 0 {
 		line("", "image_workers", fmt.Sprint(c.ImageWorkers))
@@ -37,12 +46,12 @@ func (c *Config) WriteSummary(w io.Writer) {
 		line("  ", "extensions", s.Extensions.String())
 		line("  ", "max_size", FormatSize(s.MaxSize))
 		line("  ", "naming", string(s.Naming))
-		line("  ", "destination", s.Destination)
+		line("  ", "destination", s.Destination.String())
 		line("  ", "url", orNone(s.URL, c.PublicURL+"/files/"+s.Name+"/ (served by uploadsets)"))
 		if s.ExpireAfter != c.ExpireAfter {
 			line("  ", "expire_after", formatDuration(s.ExpireAfter))
 		}
-		if s.FileMode != c.FileMode || s.DirMode != c.DirMode {
+		if !s.Destination.IsS3() && (s.FileMode != c.FileMode || s.DirMode != c.DirMode) {
 			line("  ", "file_mode", fmt.Sprintf("%#o (directories %#o)", s.FileMode, s.DirMode))
 		}
 		if s.Auth != nil {
@@ -64,6 +73,30 @@ func (c *Config) WriteSummary(w io.Writer) {
 		}
 	}
 	io.WriteString(w, b.String())
+}
+
+func (c *S3Config) summary() string {
+	where := "AWS"
+	if c.Endpoint != "" {
+		where = "endpoint " + c.Endpoint
+	}
+	region := "region from the AWS SDK's default chain"
+	if c.Region != "" {
+		region = "region " + c.Region
+	}
+	s := where + ", " + region
+	if c.PathStyle {
+		s += ", path-style"
+	}
+	return s
+}
+
+// redacted hides a password in a URL that Load accepted.
+func redacted(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return s
 }
 
 func orNone(s, none string) string {

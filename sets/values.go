@@ -104,20 +104,6 @@ func checkURL(s string) string {
 
 func trimSlash(s string) string { return strings.TrimRight(s, "/") }
 
-// dir reads a directory, resolved against the config file's directory.
-func (d *decoder) dir(attr *hcl.Attribute, dst *string) bool {
-	s, ok := d.str(attr)
-	if !ok {
-		return false
-	}
-	if s == "" {
-		d.add(errorAt(attr.Expr.Range(), fmt.Sprintf("%s must not be empty", attr.Name)))
-		return false
-	}
-	*dst = d.path(s)
-	return true
-}
-
 func (d *decoder) path(p string) string {
 	if filepath.IsAbs(p) {
 		return filepath.Clean(p)

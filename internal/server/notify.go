@@ -19,17 +19,17 @@ func openOutbox(cfg *sets.Config, s *Server) (*notify.Outbox, error) {
 	if len(cfg.Notify) == 0 {
 		return nil, nil
 	}
-	if err := durable.MkdirAll(cfg.DataDir, cfg.DirMode); err != nil {
+	if err := durable.MkdirAll(cfg.DataDir.Path, cfg.DirMode); err != nil {
 		return nil, err
 	}
 	targets := make([]notify.Target, len(cfg.Notify))
 	for i, n := range cfg.Notify {
 		targets[i] = notify.Target(*n)
 	}
-	o, err := notify.Open(filepath.Join(cfg.DataDir, "notify.db"), targets, s.log.Named("notify"))
+	o, err := notify.Open(filepath.Join(cfg.DataDir.Path, "notify.db"), targets, s.log.Named("notify"))
 	if err == nil {
 		// bbolt syncs its file's contents, not the entry that names it.
-		if err = durable.SyncDir(cfg.DataDir); err != nil {
+		if err = durable.SyncDir(cfg.DataDir.Path); err != nil {
 			o.Close()
 		}
 	}

@@ -25,12 +25,17 @@ func (s *Server) Reload(cfg *sets.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.current.Load()
+	// S3 and redis are set up once, at start: changing them needs a restart.
+	if diags := cfg.ReloadableFrom(old.cfg); diags.HasErrors() {
+		s.reloadFailed(diags)
+		return diags
+	}
 	for _, c := range []struct {
 		attr     string
 		from, to *string
 	}{
 		{"listen", &old.cfg.Listen, &cfg.Listen},
-		{"data_dir", &old.cfg.DataDir, &cfg.DataDir},
+		{"data_dir", &old.cfg.DataDir.Path, &cfg.DataDir.Path},
 		{"log.format", &old.cfg.LogFormat, &cfg.LogFormat},
 	} {
 		if *c.from != *c.to {

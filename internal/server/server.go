@@ -86,6 +86,10 @@ type instance struct {
 // New builds the server for cfg: it opens every set's store and destination.
 func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
 	s := &Server{log: log, metrics: newMetrics(), lockers: map[string]handler.Locker{}, stores: map[string]*diskstore.Store{}}
+	if cfg.DataDir.IsS3() {
+		// check accepts the s3 block ahead of the store that serves it.
+		return nil, errors.New("data_dir on S3: this version of uploadsets stores uploads on local disk only")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var err error
@@ -95,13 +99,13 @@ func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
 	if s.outbox != nil {
 		s.metrics.registry.MustRegister(s.outbox.Collector())
 	}
-	if err := durable.MkdirAll(cfg.DataDir, 0o750); err != nil {
+	if err := durable.MkdirAll(cfg.DataDir.Path, 0o750); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	if s.records, err = diskstore.OpenRecords(filepath.Join(cfg.DataDir, "uploads.db")); err == nil {
+	if s.records, err = diskstore.OpenRecords(filepath.Join(cfg.DataDir.Path, "uploads.db")); err == nil {
 		// bbolt syncs its file's contents, not the entry that names it.
-		err = durable.SyncDir(cfg.DataDir)
+		err = durable.SyncDir(cfg.DataDir.Path)
 	}
 	if err != nil {
 		s.Close()
@@ -167,7 +171,7 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 		return prev, nil
 	}
 	log := s.log.Named(set.Name)
-	dataDir := filepath.Join(cfg.DataDir, set.Name)
+	dataDir := filepath.Join(cfg.DataDir.Path, set.Name)
 	opts := diskstore.Options{
 		Dir: dataDir, Records: s.records, Set: set.Name, Expire: set.ExpireAfter, FileMode: set.FileMode, MaxSize: set.MaxSize, Log: log,
 		Changed: s.storeChanges(set.Name),
@@ -187,7 +191,7 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 		dest = prev.dest
 	} else {
 		var err error
-		if dest, err = placement.OpenDir(set.Destination, set.FileMode, set.DirMode); err != nil {
+		if dest, err = placement.OpenDir(set.Destination.Path, set.FileMode, set.DirMode); err != nil {
 			return nil, fmt.Errorf("destination: %w", err)
 		}
 		s.dests = append(s.dests, dest)
