@@ -18,12 +18,16 @@ build: vips-deps
 test: deps fmt-check vet test-go bench-smoke test-web
 
 # Node packages from the lockfiles, Debian's Chromium for the browser test (the
-# test drives it with playwright-core; no browser is ever downloaded), and libvips.
+# test drives it with playwright-core; no browser is ever downloaded), redis-server
+# (the tests of several instances start their own), and libvips.
 deps: vips-deps
 	cd e2e/js && npm ci --no-audit --no-fund
 	cd web && npm ci --no-audit --no-fund
 	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || { echo "Chromium is missing and could not be installed: apt-get install -y chromium"; exit 1; }
+	@command -v redis-server >/dev/null || { echo "redis-server is missing (the tests start their own): installing it (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } \
+	  || { echo "redis-server is missing and could not be installed: apt-get install -y redis-server"; exit 1; }
 
 # libvips (headers and pkg-config file, for cgo) and its command-line tools (the
 # anchor of bench-images), from Debian, when pkg-config cannot find it.
