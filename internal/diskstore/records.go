@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -17,10 +18,23 @@ import (
 // One file per upload cost a file creation, a data sync and a directory sync at
 // creation and a sync per state change; on a file system that scans for free inodes
 // the creation alone cost more than the rest of a small upload. Here every change is a
-// write to one file in a transaction that concurrent uploads share (bbolt's Batch: a
-// group commit, two fdatasyncs for however many records changed meanwhile).
+// write to one file, in a group commit: the changes that arrive while one commit is
+// being synced all go into the next, so a burst of uploads costs one commit (two
+// fdatasyncs) per sync time, not per upload. bbolt's own Batch gathers for a fixed
+// delay instead, which a lone change pays and a burst splits into several commits.
 type Records struct {
 	db *bolt.DB
+
+	mu      sync.Mutex
+	pending []change // waiting for the next commit
+	running bool     // a committer goroutine is at work
+}
+
+// change is one caller's part of a commit. Its fn must check before it writes: an fn
+// that fails must have changed nothing, for the others of its commit go on.
+type change struct {
+	fn   func(*bolt.Tx) error
+	done chan error
 }
 
 // OpenRecords opens (creating if needed) the log at path.
@@ -35,14 +49,53 @@ func OpenRecords(path string) (*Records, error) {
 		}
 		return nil, fmt.Errorf("records %s: %w", path, err)
 	}
-	// bbolt's default waits 10ms to gather a batch, which a lone change would pay;
-	// 1ms still gathers what arrives during a commit, which is what counts.
-	db.MaxBatchDelay = time.Millisecond
 	return &Records{db: db}, nil
 }
 
 // Close closes the file.
 func (r *Records) Close() error { return r.db.Close() }
+
+// commit runs fn in the next group commit and returns once that is on disk: fn's own
+// error, or the commit's.
+func (r *Records) commit(fn func(*bolt.Tx) error) error {
+	c := change{fn: fn, done: make(chan error, 1)}
+	r.mu.Lock()
+	r.pending = append(r.pending, c)
+	if !r.running {
+		r.running = true
+		go r.committer()
+	}
+	r.mu.Unlock()
+	return <-c.done
+}
+
+// committer commits what is pending until nothing is.
+func (r *Records) committer() {
+	for {
+		r.mu.Lock()
+		batch := r.pending
+		r.pending = nil
+		if len(batch) == 0 {
+			r.running = false
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+		errs := make([]error, len(batch))
+		err := r.db.Update(func(tx *bolt.Tx) error {
+			for i, c := range batch {
+				errs[i] = c.fn(tx)
+			}
+			return nil
+		})
+		for i, c := range batch {
+			if err != nil {
+				errs[i] = err
+			}
+			c.done <- errs[i]
+		}
+	}
+}
 
 // entry is a record as the log keeps it: Changed is when its state last changed, from
 // which a finished upload's stay is counted (an unfinished one's activity is its data
@@ -60,7 +113,7 @@ func (r *Records) create(set string, e entry) error {
 	if err != nil {
 		return err
 	}
-	return r.db.Batch(func(tx *bolt.Tx) error {
+	return r.commit(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte(set))
 		if err != nil {
 			return err
@@ -94,8 +147,8 @@ func (r *Records) get(set, id string) (entry, error) {
 
 // update applies change to the record and stores the result if change says it changed
 // anything; handler.ErrNotFound if there is no record. A change that changes nothing
-// (a retry that failed the same way) costs a read, no commit. change may run more than
-// once, each time on the record as stored then.
+// (a retry that failed the same way) costs a read, no commit. change runs twice: on the
+// record as read, then in the commit on the record as stored then.
 func (r *Records) update(set, id string, change func(*entry) bool) error {
 	e, err := r.get(set, id)
 	if err != nil {
@@ -104,7 +157,7 @@ func (r *Records) update(set, id string, change func(*entry) bool) error {
 	if !change(&e) {
 		return nil
 	}
-	return r.db.Batch(func(tx *bolt.Tx) error {
+	return r.commit(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(set))
 		if b == nil {
 			return handler.ErrNotFound
@@ -139,7 +192,7 @@ func (r *Records) commits() (n int) {
 
 // remove deletes the record, if there is one.
 func (r *Records) remove(set, id string) error {
-	return r.db.Batch(func(tx *bolt.Tx) error {
+	return r.commit(func(tx *bolt.Tx) error {
 		if b := tx.Bucket([]byte(set)); b != nil {
 			return b.Delete([]byte(id))
 		}

@@ -351,10 +351,14 @@ func (s *Store) Reject(id, reason string) error {
 }
 
 // createRecord makes an upload's first record durable, with its data file's name.
+// The two syncs are independent and run side by side: a creation waits for the
+// slower, not for both in turn.
 func (s *Store) createRecord(rec Record) error {
-	err := durable.SyncDir(s.dir)
-	if err == nil {
-		err = s.records.create(s.set, entry{Record: rec, Changed: rec.Created})
+	dirSynced := make(chan error, 1)
+	go func() { dirSynced <- durable.SyncDir(s.dir) }()
+	err := s.records.create(s.set, entry{Record: rec, Changed: rec.Created})
+	if derr := <-dirSynced; err == nil {
+		err = derr
 	}
 	if err != nil {
 		return s.internal("CreateRecord", rec.ID, err)
