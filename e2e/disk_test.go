@@ -11,7 +11,7 @@ import (
 )
 
 // tinyFS mounts a size-limited tmpfs at dir, which needs root; without it the
-// store-level tests of internal/diskstore cover the same paths with a fault injector.
+// store-level tests of internal/store/disk cover the same paths with a fault injector.
 func tinyFS(t *testing.T, dir, size string) {
 	t.Helper()
 	if os.Geteuid() != 0 {

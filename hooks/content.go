@@ -2,9 +2,6 @@ package hooks
 
 import (
 	"bytes"
-	"errors"
-	"io"
-	"os"
 	"strings"
 
 	"github.com/gabriel-vasile/mimetype"
@@ -99,34 +96,21 @@ var families = map[string]family{
 	"wasm": wasm, "sqlite": sqlite, "sqlite3": sqlite,
 }
 
-// sniff reports the detected type of the file at path and whether it fits ext's family.
+// sniff reports the detected type of a file whose first bytes head reads (only when
+// ext has a family to check) and whether it fits ext's family.
 // An empty file fits nothing that has a signature.
-func sniff(path, ext string) (detected string, ok bool, err error) {
+func sniff(head func() ([]byte, error), ext string) (detected string, ok bool, err error) {
 	fits, checked := families[ext]
 	if !checked {
 		return "", true, nil
 	}
-	head, err := readHead(path)
+	b, err := head()
 	if err != nil {
 		return "", false, err
 	}
-	m := mimetype.Detect(head)
+	m := mimetype.Detect(b)
 	detected, _, _ = strings.Cut(m.String(), ";") // "text/plain", not "text/plain; charset=utf-8"
-	return detected, fits(m, head), nil
-}
-
-func readHead(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	head := make([]byte, headSize)
-	n, err := io.ReadFull(f, head)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, err
-	}
-	return head[:n], nil
+	return detected, fits(m, b), nil
 }
 
 // svgRoot reports whether the document element of the XML in head is <svg>, skipping

@@ -20,33 +20,23 @@ import (
 
 	"github.com/uploadsets/uploadsets/internal/auth"
 	"github.com/uploadsets/uploadsets/internal/crashpoint"
-	"github.com/uploadsets/uploadsets/internal/placement"
 	"github.com/uploadsets/uploadsets/internal/reqid"
+	"github.com/uploadsets/uploadsets/internal/store"
 	"github.com/uploadsets/uploadsets/internal/uploads"
 	"github.com/uploadsets/uploadsets/sets"
 )
 
-// Store is what the hooks need of the upload store.
+// Store is what the hooks need of a set's uploads.
 type Store interface {
-	Record(id string) (uploads.Record, error)
-	DataPath(id string) string
-	Intend(id, name string) error
-	MarkPlaced(id, name string, thumbs map[string]string) error
-	MarkFailed(id string) error
-	Reject(id, reason string) error
-}
-
-// Placer moves finished data into the set's destination under the first free name.
-type Placer interface {
-	Place(placement.Request) (string, error)
-	Unplace(name string) error
+	store.Records
+	store.Bytes
 }
 
 // Set enforces one upload set's policy on tusd's events.
 type Set struct {
 	Set    *sets.Set
 	Store  Store
-	Placer Placer
+	Placer store.Placer
 	Log    hclog.Logger
 	// Events, when set, is told what happened to each upload (metrics).
 	Events func(set string, o Outcome)
@@ -232,10 +222,10 @@ func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 	if err := h.checkContent(ctx, id, safe); err != nil {
 		return "", err
 	}
-	src, base := h.Store.DataPath(id), safe
+	src, base := h.Store.Source(id), safe
 	var proc *Processed
 	if h.Process != nil {
-		if proc, err = h.Process(ctx, id, src, safe); err != nil {
+		if proc, err = h.Process(ctx, id, src.Path, safe); err != nil {
 			var pe *sets.PolicyError
 			if errors.As(err, &pe) {
 				return "", h.reject(ctx, id, safe, pe)
@@ -243,7 +233,7 @@ func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 			h.Log.Error("ProcessFailed", "id", id, "error", err)
 			return "", uploads.Failure(h.Set.Name, "could not process the image", "data directory", err)
 		}
-		src, base = proc.Main, proc.Name
+		src, base = store.Source{Path: proc.Main}, proc.Name
 	}
 	crashpoint.Pause("placing")
 	// What is placed is taken back if a later step fails: not recorded means not
@@ -257,7 +247,7 @@ func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 			}
 		}
 	}
-	name, err = h.Placer.Place(placement.Request{
+	name, err = h.Placer.Place(store.Request{
 		Src:      src,
 		Names:    h.Set.Candidates(base, id),
 		Folder:   rec.Folder,
@@ -307,8 +297,8 @@ func (h *Set) placeThumbs(id string, proc *Processed, name string, placed *[]str
 	for _, t := range proc.Thumbs {
 		folder := path.Join(ThumbsFolder, t.Label, path.Dir(name))
 		base := strings.TrimSuffix(path.Base(name), path.Ext(name)) + t.Ext
-		got, err := h.Placer.Place(placement.Request{
-			Src: t.Path, Names: h.Set.Candidates(base, id), Folder: folder,
+		got, err := h.Placer.Place(store.Request{
+			Src: store.Source{Path: t.Path}, Names: h.Set.Candidates(base, id), Folder: folder,
 			// A thumbnail placed twice after a crash costs a file, not an upload.
 			Intend: func(string) error { return nil },
 		})
@@ -348,7 +338,7 @@ type Thumb struct {
 // can make it look like a success.
 func (h *Set) checkContent(ctx context.Context, id, safe string) error {
 	ext := sets.Ext(safe)
-	detected, ok, err := sniff(h.Store.DataPath(id), ext)
+	detected, ok, err := sniff(func() ([]byte, error) { return h.Store.Head(id, headSize) }, ext)
 	if err != nil {
 		h.Log.Error("SniffFailed", "id", id, "error", err)
 		return uploads.Failure(h.Set.Name, "could not check the file's content", "data directory", err)

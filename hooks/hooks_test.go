@@ -13,7 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
 
-	"github.com/uploadsets/uploadsets/internal/placement"
+	"github.com/uploadsets/uploadsets/internal/store"
 	"github.com/uploadsets/uploadsets/internal/uploads"
 	"github.com/uploadsets/uploadsets/sets"
 )
@@ -34,7 +34,12 @@ func (f *fakeStore) Record(id string) (uploads.Record, error) {
 	}
 	return rec, nil
 }
-func (f *fakeStore) DataPath(id string) string { return filepath.Join(f.dir, id) }
+func (f *fakeStore) DataPath(id string) string     { return filepath.Join(f.dir, id) }
+func (f *fakeStore) Source(id string) store.Source { return store.Source{Path: f.DataPath(id)} }
+func (f *fakeStore) Head(id string, n int) ([]byte, error) {
+	data, err := os.ReadFile(f.DataPath(id))
+	return data[:min(len(data), n)], err
+}
 func (f *fakeStore) MarkPlaced(id, name string, thumbs map[string]string) error {
 	if f.markErr != nil {
 		return uploads.Failure("photos", "could not record the upload's state", "data directory", f.markErr)
@@ -71,7 +76,7 @@ type fakePlacer struct {
 	unplaced     []string
 }
 
-func (p *fakePlacer) Place(req placement.Request) (string, error) {
+func (p *fakePlacer) Place(req store.Request) (string, error) {
 	p.calls++
 	for n := range req.Names {
 		if p.err != nil && !p.afterPlacing {

@@ -24,7 +24,7 @@ const sandbox = "default-src 'none'; img-src 'self'; media-src 'self'; style-src
 
 // getUpload answers GET on an upload URL: the placed file's URL once placed (a client
 // that lost the final response can follow it), else the bytes received so far, as an
-// attachment that nothing renders. It runs outside tusd's lock (see diskstore.Open), so
+// attachment that nothing renders. It runs outside tusd's lock (see disk.Open), so
 // a slow reader never keeps the uploader from resuming.
 func (s *instance) getUpload(w http.ResponseWriter, r *http.Request, us *uploadSet, id string) {
 	rec, f, err := us.store.Open(id)

@@ -39,7 +39,7 @@ func (s *instance) serveFile(us *uploadSet) http.Handler {
 			notFound(w, r)
 			return
 		}
-		f, err := us.dest.Root().Open(name)
+		f, err := us.dest.Open(name)
 		if err != nil {
 			notFound(w, r)
 			return

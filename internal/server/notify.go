@@ -80,7 +80,7 @@ func (s *Server) announcer(us *uploadSet) func(context.Context, hooks.Announceme
 
 var storeEvents = map[string]string{uploads.Created: notify.Created, uploads.Terminated: notify.Terminated, uploads.Expired: notify.Expired}
 
-// storeChanges is a set's diskstore.Options.Changed: uploads created, terminated and
+// storeChanges is a set's disk.Options.Changed: uploads created, terminated and
 // expired, none of which has a file to link to; name is the client's.
 func (s *Server) storeChanges(set string) func(kind string, rec uploads.Record) error {
 	return func(kind string, rec uploads.Record) error {

@@ -22,12 +22,12 @@ import (
 
 	"github.com/uploadsets/uploadsets/hooks"
 	"github.com/uploadsets/uploadsets/internal/auth"
-	"github.com/uploadsets/uploadsets/internal/diskstore"
 	"github.com/uploadsets/uploadsets/internal/durable"
 	"github.com/uploadsets/uploadsets/internal/images"
 	"github.com/uploadsets/uploadsets/internal/notify"
-	"github.com/uploadsets/uploadsets/internal/placement"
 	"github.com/uploadsets/uploadsets/internal/reqid"
+	"github.com/uploadsets/uploadsets/internal/store"
+	"github.com/uploadsets/uploadsets/internal/store/disk"
 	"github.com/uploadsets/uploadsets/internal/uploads"
 	"github.com/uploadsets/uploadsets/sets"
 )
@@ -36,8 +36,8 @@ import (
 type uploadSet struct {
 	set      *sets.Set
 	verifier *auth.Verifier // nil for a set without auth
-	store    *diskstore.Store
-	dest     *placement.Dir
+	store    store.Uploads
+	dest     store.Destination
 	hooks    *hooks.Set
 	locker   handler.Locker
 	tus      *handler.UnroutedHandler
@@ -66,9 +66,9 @@ type Server struct {
 	// meet at one lock whichever config admitted them, and one janitor looks after
 	// each data directory.
 	lockers map[string]handler.Locker
-	stores  map[string]*diskstore.Store
-	records *diskstore.Records // every set's, in data_dir (a reload may not move it)
-	dests   []*placement.Dir   // every destination opened, closed by Close
+	stores  map[string]*disk.Store
+	records *disk.Records    // every set's, in data_dir (a reload may not move it)
+	dests   []store.Destination // every destination opened, closed by Close
 }
 
 // instance is one config at run time.
@@ -85,7 +85,7 @@ type instance struct {
 
 // New builds the server for cfg: it opens every set's store and destination.
 func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
-	s := &Server{log: log, metrics: newMetrics(), lockers: map[string]handler.Locker{}, stores: map[string]*diskstore.Store{}}
+	s := &Server{log: log, metrics: newMetrics(), lockers: map[string]handler.Locker{}, stores: map[string]*disk.Store{}}
 	if cfg.DataDir.IsS3() {
 		// check accepts the s3 block ahead of the store that serves it.
 		return nil, errors.New("data_dir on S3: this version of uploadsets stores uploads on local disk only")
@@ -103,7 +103,7 @@ func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	if s.records, err = diskstore.OpenRecords(filepath.Join(cfg.DataDir.Path, "uploads.db")); err == nil {
+	if s.records, err = disk.OpenRecords(filepath.Join(cfg.DataDir.Path, "uploads.db")); err == nil {
 		// bbolt syncs its file's contents, not the entry that names it.
 		err = durable.SyncDir(cfg.DataDir.Path)
 	}
@@ -171,37 +171,12 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 		return prev, nil
 	}
 	log := s.log.Named(set.Name)
-	dataDir := filepath.Join(cfg.DataDir.Path, set.Name)
-	opts := diskstore.Options{
-		Dir: dataDir, Records: s.records, Set: set.Name, Expire: set.ExpireAfter, FileMode: set.FileMode, MaxSize: set.MaxSize, Log: log,
-		Changed: s.storeChanges(set.Name),
+	ups, dest, err := s.openBackends(cfg, set, prev, log)
+	if err != nil {
+		return nil, err
 	}
-	store := s.stores[set.Name]
-	if store == nil {
-		var err error
-		if store, err = diskstore.New(opts); err != nil {
-			return nil, fmt.Errorf("data directory: %w", err)
-		}
-		s.stores[set.Name] = store
-	} else {
-		store.Retune(opts)
-	}
-	var dest *placement.Dir
-	if prev != nil && prev.set.Destination == set.Destination && prev.set.FileMode == set.FileMode && prev.set.DirMode == set.DirMode {
-		dest = prev.dest
-	} else {
-		var err error
-		if dest, err = placement.OpenDir(set.Destination.Path, set.FileMode, set.DirMode); err != nil {
-			return nil, fmt.Errorf("destination: %w", err)
-		}
-		s.dests = append(s.dests, dest)
-		if links, err := dest.Links(dataDir); err == nil && !links {
-			log.Warn("PlacementCopies", "destination", set.Destination, "data_dir", cfg.DataDir,
-				"why", "different file systems: every finished upload is copied into place instead of linked; put both on one file system")
-		}
-	}
-	us := &uploadSet{set: set, store: store, dest: dest}
-	us.hooks = &hooks.Set{Set: set, Store: store, Placer: dest, Log: log, Events: s.metrics.event}
+	us := &uploadSet{set: set, store: ups, dest: dest}
+	us.hooks = &hooks.Set{Set: set, Store: ups, Placer: dest, Log: log, Events: s.metrics.event}
 	us.hooks.Announce = s.announcer(us)
 	if spec, ok := images.SpecFor(set); ok {
 		p, err := s.imageProcessor(cfg.ImageWorkers)
@@ -215,7 +190,7 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 	}
 
 	composer := handler.NewStoreComposer()
-	store.UseIn(composer)
+	ups.UseIn(composer)
 	// In-process lock with prompt hand-off: a new request for an upload makes the
 	// holder stop at once (tusd's filelocker would poll every 2 s). Swappable for a
 	// distributed lock through this one call.
@@ -265,7 +240,6 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 		}
 		return resp, changes, err
 	}
-	var err error
 	if us.tus, err = handler.NewUnroutedHandler(tc); err != nil {
 		return nil, err
 	}

@@ -1,7 +1,7 @@
 // Package uploads is what the hooks and the server know of an upload whatever store
 // holds its bytes: its record and states, the errors clients are told, and the hints the
-// creation hook hands a store. Stores (diskstore, and the next ones) implement around
-// it; nothing here touches a disk.
+// creation hook hands a store. The stores (package store and its implementations) are
+// built around it; nothing here touches a disk.
 package uploads
 
 import (

@@ -1,4 +1,4 @@
-package diskstore
+package disk
 
 import (
 	"encoding/json"

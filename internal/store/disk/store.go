@@ -1,18 +1,19 @@
-// Package diskstore keeps partial uploads and their state on local disk, as a tusd
-// DataStore.
+// Package disk keeps a set's partial uploads on local disk, as a tusd DataStore, and
+// every upload's record in a log shared by the data_dir (Records).
 //
-// It keeps tusd filestore's layout (<id> holds the bytes, <id>.info the JSON FileInfo)
-// but not its writes: filestore rewrites .info in place (a crash leaves it torn), copies
-// through 32 KiB reads, and loses track of an upload once its bytes have moved away.
-// Here a record is written once, under a new name, and synced; the upload's state after
-// completion (placed, rejected) is appended to it and synced, so that state lives with
-// the store and not in one process's memory, and no write ever rewrites synced bytes.
-package diskstore
+// Each upload's bytes are one file, <id>, appended to and synced before any offset is
+// acknowledged; once placed, that file's inode is the placed file (placement links it).
+// Unlike tusd's filestore it keeps no per-upload .info file, which filestore rewrites
+// in place (a crash leaves it torn), and it keeps an upload's outcome (placed,
+// rejected) after its bytes have moved away, so that state lives with the store and
+// not in one process's memory.
+package disk
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/uploadsets/uploadsets/internal/durable"
+	"github.com/uploadsets/uploadsets/internal/store"
 	"github.com/uploadsets/uploadsets/internal/uploads"
 )
 
@@ -128,7 +130,7 @@ func New(o Options) (*Store, error) {
 		return nil, err
 	}
 	if o.Records == nil {
-		return nil, errors.New("diskstore: no record log")
+		return nil, errors.New("disk: no record log")
 	}
 	s := &Store{dir: o.Dir, set: o.Set, records: o.Records, log: o.Log, now: time.Now, writing: map[string]int{}, changed: o.Changed}
 	s.Retune(o)
@@ -211,7 +213,7 @@ func (s *Store) GetUpload(ctx context.Context, id string) (handler.Upload, error
 // served. It takes no lock: a data file is only ever appended to, so a read of its
 // first bytes is consistent while a PATCH appends, and holds no upload's lock however
 // slowly the reader takes them.
-func (s *Store) Open(id string) (Record, *os.File, error) {
+func (s *Store) Open(id string) (Record, store.Data, error) {
 	rec, err := s.Record(id)
 	switch {
 	case err != nil:
@@ -231,6 +233,24 @@ func (s *Store) Open(id string) (Record, *os.File, error) {
 		return Record{}, nil, s.internal("GetReader", id, err)
 	}
 	return rec, f, nil
+}
+
+// Source is the upload's data file, which placement links into the destination.
+func (s *Store) Source(id string) store.Source { return store.Source{Path: s.binPath(id)} }
+
+// Head returns up to n first bytes of the upload's data.
+func (s *Store) Head(id string, n int) ([]byte, error) {
+	f, err := os.Open(s.binPath(id))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	head := make([]byte, n)
+	got, err := io.ReadFull(f, head)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		err = nil
+	}
+	return head[:got], err
 }
 
 // Record returns what the store knows of one upload, with its current offset.
@@ -309,9 +329,6 @@ func (s *Store) readRecord(id string) (Record, time.Time, error) {
 	}
 	return rec, e.Changed, nil
 }
-
-// DataPath is where the bytes of an upload that is not yet placed live.
-func (s *Store) DataPath(id string) string { return s.binPath(id) }
 
 // MarkPlaced records that the upload's bytes now live at name in the destination, then
 // removes the data file. The record is written first: a crash in between leaves a data
@@ -446,3 +463,5 @@ func (s *Store) Offset(id string) (int64, error) {
 	}
 	return u.(*upload).rec.Offset, nil
 }
+
+var _ store.Uploads = (*Store)(nil)

@@ -1,4 +1,4 @@
-package diskstore
+package disk
 
 import (
 	"bytes"
@@ -89,7 +89,7 @@ func TestOffsetComesFromTheDisk(t *testing.T) {
 	if !rec.Complete() {
 		t.Errorf("offset %d of %d: want complete", rec.Offset, rec.Size)
 	}
-	got, _ := os.ReadFile(s.DataPath(id))
+	got, _ := os.ReadFile(s.binPath(id))
 	if string(got) != "helloworld" {
 		t.Errorf("data = %q", got)
 	}
@@ -103,7 +103,7 @@ func TestLargeWriteThroughTheStore(t *testing.T) {
 	if n := write(t, s, id, 0, data); n != int64(len(data)) {
 		t.Fatalf("wrote %d of %d", n, len(data))
 	}
-	got, _ := os.ReadFile(s.DataPath(id))
+	got, _ := os.ReadFile(s.binPath(id))
 	if !bytes.Equal(got, data) {
 		t.Error("data differs")
 	}
@@ -116,7 +116,7 @@ func TestPlacedUploadStaysComplete(t *testing.T) {
 	if err := s.MarkPlaced(id, "a.txt", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(s.DataPath(id)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(s.binPath(id)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("data file still there after placement: %v", err)
 	}
 	up, err := s.GetUpload(context.Background(), id)
@@ -149,7 +149,7 @@ func TestRejectedUploadIsGone(t *testing.T) {
 	if rec.State != Rejected || rec.Reason == "" {
 		t.Errorf("record = %+v", rec)
 	}
-	if _, err := os.Stat(s.DataPath(id)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(s.binPath(id)); !errors.Is(err, os.ErrNotExist) {
 		t.Error("rejected data not removed")
 	}
 }
@@ -273,7 +273,7 @@ func TestUnplacedCompleteUploadWithholdsItsLastByte(t *testing.T) {
 	if n, err := up.WriteChunk(context.Background(), 3, strings.NewReader("d")); n != 1 || err != nil {
 		t.Fatalf("WriteChunk = %d, %v", n, err)
 	}
-	got, _ := os.ReadFile(s.DataPath(id))
+	got, _ := os.ReadFile(s.binPath(id))
 	if string(got) != "abcd" {
 		t.Errorf("data = %q, want abcd", got)
 	}
@@ -290,7 +290,7 @@ func TestWithheldRetryNeverWritesThePlacedFile(t *testing.T) {
 	id := create(t, s, 4)
 	write(t, s, id, 0, []byte("abcd"))
 	placed := filepath.Join(t.TempDir(), "a.txt")
-	if err := os.Link(s.DataPath(id), placed); err != nil {
+	if err := os.Link(s.binPath(id), placed); err != nil {
 		t.Fatal(err)
 	}
 	past := time.Now().Add(-time.Minute).Truncate(time.Second) // not so far that it expires

@@ -1,5 +1,6 @@
-// Package placement moves finished uploads into a set's destination under a name that
-// no other file has, without ever replacing, exposing or rewriting a file.
+// Package placement is a set's destination on local disk (a store.Destination): it
+// moves finished uploads into a directory under a name that no other file has, without
+// ever replacing, exposing or rewriting a file, and opens them for serving.
 package placement
 
 import (
@@ -20,29 +21,15 @@ import (
 
 	"github.com/uploadsets/uploadsets/internal/crashpoint"
 	"github.com/uploadsets/uploadsets/internal/durable"
+	"github.com/uploadsets/uploadsets/internal/store"
 )
 
 // ErrNoFreeName is returned when every candidate name is taken.
 var ErrNoFreeName = errors.New("placement: no free name")
 
-// Request is one upload to place.
-type Request struct {
-	// Src is the finished data. On the destination's file system it becomes the
-	// placed file itself (a hard link); elsewhere it is copied.
-	Src string
-	// Names are the candidates, in order of preference; the same on every attempt.
-	Names iter.Seq[string]
-	// Folder, when not empty, is a relative path of safe components inside the
-	// destination (an upload token's folder): the file goes there, and the names
-	// returned are relative to the destination ("2026/cat.png").
-	Folder string
-	// Intended is the name an earlier copy announced through Intend, if any.
-	Intended string
-	// Intend durably records, before a copy is linked into place, the name it is
-	// about to get: a crash after the link leaves a file that no inode ties to Src,
-	// and the next attempt must find it by that name rather than place a second copy.
-	Intend func(name string) error
-}
+// Request is one upload to place; its Src is a local file, linked into place on the
+// destination's file system and copied from anywhere else.
+type Request = store.Request
 
 // Dir places files into one local directory.
 type Dir struct {
@@ -84,6 +71,20 @@ func OpenDir(path string, fileMode, dirMode os.FileMode) (*Dir, error) {
 // Root is the destination, for reading placed files without leaving it.
 func (d *Dir) Root() *os.Root { return d.root }
 
+// Open opens a placed file, through the destination's os.Root so that no name can
+// reach outside it; anything but a regular file is not found.
+func (d *Dir) Open(name string) (store.File, error) {
+	f, err := d.root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fs.ErrNotExist
+	}
+	return f, nil
+}
+
 // Close releases the directory.
 func (d *Dir) Close() error { return d.root.Close() }
 
@@ -97,7 +98,7 @@ func (d *Dir) Links(dir string) (bool, error) {
 	return st.Dev == d.dev, nil
 }
 
-// Place puts req.Src at the first free candidate name and returns that name. It is
+// Place puts req.Src.Path at the first free candidate name and returns that name. It is
 // idempotent: an earlier attempt's file, placed before a crash or a failure that
 // followed it, is found and its name returned, never placed a second time. When the
 // name is returned with an error, the file is there but the step after it failed;
@@ -110,13 +111,13 @@ func (d *Dir) Links(dir string) (bool, error) {
 // synced, its name announced through req.Intend, and linked into place the same way.
 func (d *Dir) Place(req Request) (string, error) {
 	var st syscall.Stat_t
-	if err := syscall.Stat(req.Src, &st); err != nil {
+	if err := syscall.Stat(req.Src.Path, &st); err != nil {
 		return "", err
 	}
 	// The same on every path: a link shares the data file's mode, a copy is made
 	// with it.
 	if os.FileMode(st.Mode)&os.ModePerm != d.fileMode {
-		if err := os.Chmod(req.Src, d.fileMode); err != nil {
+		if err := os.Chmod(req.Src.Path, d.fileMode); err != nil {
 			return "", err
 		}
 	}
@@ -139,7 +140,7 @@ func (d *Dir) Place(req Request) (string, error) {
 		}
 	}
 	if st.Dev == d.dev {
-		return d.link(req.Src, names)
+		return d.link(req.Src.Path, names)
 	}
 	req.Names = names
 	return d.copy(req, st.Size)
@@ -259,12 +260,12 @@ func (d *Dir) loadTaken(folder string) error {
 func fold(name string) string { return cases.Fold().String(name) }
 
 func (d *Dir) copy(req Request, size int64) (string, error) {
-	tmp := tempName(req.Src)
-	if req.Intended != "" && d.holds(req.Intended, req.Src, size) {
+	tmp := tempName(req.Src.Path)
+	if req.Intended != "" && d.holds(req.Intended, req.Src.Path, size) {
 		d.dropTemp(tmp) // a crash may have left it, linked to the placed file
 		return req.Intended, durable.SyncDir(d.path)
 	}
-	if err := d.copyIn(req.Src, tmp); err != nil {
+	if err := d.copyIn(req.Src.Path, tmp); err != nil {
 		return "", err
 	}
 	defer d.dropTemp(tmp)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/uploadsets/uploadsets/internal/store"
 )
 
 func names(base string, n int) iter.Seq[string] {
@@ -38,7 +40,7 @@ func open(t *testing.T, path string) *Dir {
 
 // place is Place without a record: the intended name is only remembered in *intended.
 func place(d *Dir, src string, names iter.Seq[string], intended *string) (string, error) {
-	return d.Place(Request{Src: src, Names: names, Intended: *intended, Intend: func(n string) error { *intended = n; return nil }})
+	return d.Place(Request{Src: store.Source{Path: src}, Names: names, Intended: *intended, Intend: func(n string) error { *intended = n; return nil }})
 }
 
 func writeSrc(t *testing.T, dir, name, content string) string {
@@ -359,7 +361,7 @@ func TestPlaceIntoAFolder(t *testing.T) {
 	}
 	defer dest.Close()
 	inFolder := func(folder, base string) (string, error) {
-		return dest.Place(Request{Src: writeSrc(t, data, base+folder[:1], base), Names: names(base, 5), Folder: folder})
+		return dest.Place(Request{Src: store.Source{Path: writeSrc(t, data, base+folder[:1], base)}, Names: names(base, 5), Folder: folder})
 	}
 	for _, tc := range []struct{ folder, base, want string }{
 		{"alice/2026", "cat", "alice/2026/cat.png"},

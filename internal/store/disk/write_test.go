@@ -1,4 +1,4 @@
-package diskstore
+package disk
 
 import (
 	"bufio"
@@ -37,7 +37,7 @@ func (c *chunky) Read(p []byte) (int, error) {
 // the direct blocks, the cached tail.
 func TestCopyBodyIntoFile(t *testing.T) {
 	dirs := map[string]string{"tempdir": t.TempDir()}
-	if shm, err := os.MkdirTemp("/dev/shm", "diskstore-"); err == nil {
+	if shm, err := os.MkdirTemp("/dev/shm", "disk-"); err == nil {
 		t.Cleanup(func() { os.RemoveAll(shm) })
 		dirs["shm"] = shm
 	}
