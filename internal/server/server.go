@@ -67,7 +67,7 @@ type Server struct {
 	// each data directory.
 	lockers map[string]handler.Locker
 	stores  map[string]*disk.Store
-	records *disk.Records    // every set's, in data_dir (a reload may not move it)
+	records *disk.Records       // every set's, in data_dir (a reload may not move it)
 	dests   []store.Destination // every destination opened, closed by Close
 }
 
