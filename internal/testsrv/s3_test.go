@@ -8,6 +8,8 @@ package testsrv
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -15,9 +17,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +36,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/tus/tusd/v2/pkg/handler"
+	"github.com/tus/tusd/v2/pkg/memorylocker"
+	"github.com/tus/tusd/v2/pkg/s3store"
+	"golang.org/x/exp/slog"
 )
 
 func TestS3Server(t *testing.T) {
@@ -555,3 +564,189 @@ func randomBytes(n int) []byte {
 	r.Read(b)
 	return b
 }
+
+// tusd's s3store against versitygw: an upload begun on one instance and finished on
+// another that shares only the bucket, in PATCHes below S3's 5 MiB part minimum.
+func TestS3TusdStore(t *testing.T) {
+	t.Parallel()
+	srv := S3(t)
+	client := srv.Client()
+	bucket := srv.Bucket(t, "tusd")
+	const chunk = 256 << 10
+	tests := map[string]struct {
+		tune      func(*s3store.S3Store)
+		last      int // the size of the final PATCH, after 5 of chunk bytes
+		wantParts int
+	}{
+		// With the defaults (50 MiB preferred) the bytes wait in <id>.part, rewritten
+		// on every PATCH, until the last one makes them one part.
+		"defaults": {last: 100<<10 + 7, wantParts: 1},
+		// The .part carries over PATCHes until a full 5 MiB part can be cut.
+		"5 MiB parts": {
+			tune: func(s *s3store.S3Store) { s.PreferredPartSize = 5 << 20 },
+			last: 5<<20 - 5*chunk + 100<<10 + 7, wantParts: 2,
+		},
+		// Parts go through presigned URLs and net/http, unsigned payload.
+		"5 MiB parts, no content hashes": {
+			tune: func(s *s3store.S3Store) { s.PreferredPartSize = 5 << 20; s.DisableContentHashes = true },
+			last: 5<<20 - 5*chunk + 100<<10 + 7, wantParts: 2,
+		},
+	}
+	n := 0
+	for name, tt := range tests {
+		n++
+		prefix := fmt.Sprintf("partial/%d", n)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			first := tusServer(t, client, bucket, prefix, tt.tune)
+			second := tusServer(t, client, bucket, prefix, tt.tune)
+			sizes := []int{chunk, chunk, chunk, chunk, chunk, tt.last}
+			total := 0
+			for _, n := range sizes {
+				total += n
+			}
+			data := randomBytes(total)
+
+			resp := tusDo(t, http.MethodPost, first+"/files/", map[string]string{
+				"Upload-Length":   strconv.Itoa(total),
+				"Upload-Metadata": "filename " + b64("photo.jpg") + ",filetype " + b64("image/jpeg"),
+			}, nil)
+			if resp.status != http.StatusCreated {
+				t.Fatalf("POST: %d %s", resp.status, resp.body)
+			}
+			id := path.Base(resp.header.Get("Location"))
+			objectID, multipartID, ok := strings.Cut(id, "+")
+			if !ok || objectID == "" || multipartID == "" {
+				t.Fatalf("upload ID %q is not <object>+<multipart upload>", id)
+			}
+
+			offset := 0
+			patch := func(base string, size int) {
+				t.Helper()
+				resp := tusDo(t, http.MethodPatch, base+"/files/"+id, map[string]string{
+					"Upload-Offset": strconv.Itoa(offset),
+					"Content-Type":  "application/offset+octet-stream",
+				}, data[offset:offset+size])
+				offset += size
+				if resp.status != http.StatusNoContent || resp.header.Get("Upload-Offset") != strconv.Itoa(offset) {
+					t.Fatalf("PATCH to %d: %d, Upload-Offset %q: %s", offset, resp.status, resp.header.Get("Upload-Offset"), resp.body)
+				}
+				wantOffset(t, base, id, offset, total)
+			}
+			for _, size := range sizes[:3] {
+				patch(first, size)
+			}
+			// Before the end: the record and the bytes short of a part, and the
+			// multipart upload under the final key.
+			wantKeys(t, client, bucket, prefix, objectID+".info", objectID+".part")
+			mpus, err := client.ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket), Prefix: aws.String(prefix + "/")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(mpus.Uploads) != 1 || aws.ToString(mpus.Uploads[0].Key) != prefix+"/"+objectID || aws.ToString(mpus.Uploads[0].UploadId) != multipartID {
+				t.Errorf("multipart uploads = %v, want one for %s/%s", mpus.Uploads, prefix, objectID)
+			}
+
+			// The second instance has no state of its own: all it knows is read back.
+			wantOffset(t, second, id, offset, total)
+			for _, size := range sizes[3:] {
+				patch(second, size)
+			}
+
+			wantKeys(t, client, bucket, prefix, objectID, objectID+".info")
+			key := prefix + "/" + objectID
+			if got := get(t, client, bucket, key); sha256.Sum256(got) != sha256.Sum256(data) {
+				t.Errorf("%s: %d bytes that differ from the %d sent", key, len(got), total)
+			}
+			head, err := client.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A multipart ETag ends in -<number of parts>.
+			if etag := aws.ToString(head.ETag); !strings.HasSuffix(etag, fmt.Sprintf("-%d\"", tt.wantParts)) {
+				t.Errorf("ETag %s, want one of %d parts", etag, tt.wantParts)
+			}
+			if ct := aws.ToString(head.ContentType); ct != "image/jpeg" || head.Metadata["filename"] != "photo.jpg" {
+				t.Errorf("final object: Content-Type %q, metadata %v", ct, head.Metadata)
+			}
+			if resp := tusDo(t, http.MethodGet, first+"/files/"+id, nil, nil); resp.status != 200 || !bytes.Equal(resp.body, data) {
+				t.Errorf("GET through tusd: %d, %d bytes", resp.status, len(resp.body))
+			}
+		})
+	}
+}
+
+// tusServer is one instance of a tusd server on the bucket, as uploadsets composes it:
+// s3store for the bytes, a locker of its own.
+func tusServer(t *testing.T, client *s3.Client, bucket, prefix string, tune func(*s3store.S3Store)) string {
+	t.Helper()
+	store := s3store.New(bucket, client)
+	store.ObjectPrefix = prefix
+	store.TemporaryDirectory = t.TempDir()
+	if tune != nil {
+		tune(&store)
+	}
+	composer := handler.NewStoreComposer()
+	store.UseIn(composer)
+	memorylocker.New().UseIn(composer)
+	h, err := handler.NewHandler(handler.Config{
+		BasePath: "/files/", StoreComposer: composer,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), // x/exp/slog, as tusd v2 takes
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(http.StripPrefix("/files/", h))
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+func tusDo(t *testing.T, method, url string, header map[string]string, body []byte) httpResult {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return httpResult{resp.StatusCode, resp.Header, b}
+}
+
+func wantOffset(t *testing.T, base, id string, offset, length int) {
+	t.Helper()
+	resp := tusDo(t, http.MethodHead, base+"/files/"+id, nil, nil)
+	if resp.status != 200 || resp.header.Get("Upload-Offset") != strconv.Itoa(offset) || resp.header.Get("Upload-Length") != strconv.Itoa(length) {
+		t.Fatalf("HEAD: %d, Upload-Offset %q, Upload-Length %q; want %d of %d", resp.status,
+			resp.header.Get("Upload-Offset"), resp.header.Get("Upload-Length"), offset, length)
+	}
+}
+
+func wantKeys(t *testing.T, client *s3.Client, bucket, prefix string, names ...string) {
+	t.Helper()
+	out, err := client.ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix + "/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range out.Contents {
+		got = append(got, strings.TrimPrefix(aws.ToString(o.Key), prefix+"/"))
+	}
+	slices.Sort(got)
+	slices.Sort(names)
+	if !slices.Equal(got, names) {
+		t.Errorf("objects under %s/: %q, want %q", prefix, got, names)
+	}
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
