@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -154,16 +155,16 @@ func TestVersitygwPinned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for path, want := range map[string]string{
-		gomod:  "\nrequire github.com/versity/versitygw " + VersitygwVersion + "\n",
-		script: "\nversion=" + VersitygwVersion + "\n",
+	for path, want := range map[string]*regexp.Regexp{
+		gomod:  regexp.MustCompile(`(?m)^(require )?\s*github\.com/versity/versitygw ` + regexp.QuoteMeta(VersitygwVersion) + `$`),
+		script: regexp.MustCompile(`(?m)^version=` + regexp.QuoteMeta(VersitygwVersion) + `$`),
 	} {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Contains(b, []byte(want)) {
-			t.Errorf("%s lacks %q", path, strings.TrimSpace(want))
+		if !want.Match(b) {
+			t.Errorf("%s does not match %s", path, want)
 		}
 	}
 }
