@@ -167,9 +167,9 @@ func freeAddr() (string, error) {
 
 func logTail(path string) string {
 	b, _ := os.ReadFile(path)
-	const max = 4 << 10
-	if len(b) > max {
-		b = b[len(b)-max:]
+	const keep = 4 << 10
+	if len(b) > keep {
+		b = b[len(b)-keep:]
 	}
 	return string(b)
 }
@@ -201,9 +201,10 @@ func (s *S3Server) Bucket(t testing.TB, name string) string {
 
 // Env is what a child process needs, appended to os.Environ(), for the SDK's default
 // chain to sign for this gateway. The empty AWS_SESSION_TOKEN and AWS_PROFILE override
-// a developer's own: a token would be sent with the test keys, and a profile missing
-// from the child's view of ~/.aws makes the default config fail to load. The endpoint
-// is not among them: the child is told it the way the server is configured.
+// a developer's own: a token would be sent with the test keys (versitygw answers 400
+// BadRequest), and a profile missing from the child's view of ~/.aws makes the
+// default config fail to load. The endpoint is not among them: the child is told it
+// the way the server is configured.
 func (s *S3Server) Env() []string {
 	return []string{
 		"AWS_ACCESS_KEY_ID=" + s.AccessKey,
