@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/uploadsets
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run build test test-go test-web deps vips-deps vet fmt-check web web-check bench bench-smoke bench-images soak fuzz clean
+.PHONY: run build test test-go test-web deps vips-deps versitygw vet fmt-check web web-check bench bench-smoke bench-images soak fuzz clean
 
 # run needs libvips only for cgo (internal/images); vips-deps installs it when missing.
 run: vips-deps
@@ -43,7 +43,12 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-test-go:
+# versitygw, the S3 server internal/testsrv starts: built once per machine into the
+# user's cache (1-2 min), ahead of go test so that no test's timeout pays for it.
+versitygw:
+	@.ci/versitygw/build >/dev/null
+
+test-go: versitygw
 	$(GO) test -race -count=1 -timeout 10m ./...
 
 test-web: build

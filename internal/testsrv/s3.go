@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -73,8 +72,6 @@ func S3(t testing.TB) *S3Server {
 	t.Fatalf("versitygw (%s) did not start: %v", bin, lastErr)
 	return nil
 }
-
-var errPortTaken = errors.New("port taken")
 
 // startVersitygw starts the gateway on addr and waits until it answers. On success
 // it is killed when t ends; on failure it is already gone.
@@ -157,12 +154,8 @@ func (s *S3Server) waitReady(exited <-chan struct{}, waitErr *error) error {
 }
 
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	port, err := freePort()
+	return fmt.Sprintf("127.0.0.1:%d", port), err
 }
 
 func logTail(path string) string {
