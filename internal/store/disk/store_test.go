@@ -412,7 +412,7 @@ func (d *fullDisk) Write(p []byte) (int, error) {
 func TestFullDiskKeepsWhatWasWritten(t *testing.T) {
 	data := bytes.Repeat([]byte("x"), 100_000)
 	disk := &fullDisk{room: 70_000}
-	n, err := copyBody(disk, bytes.NewReader(data))
+	n, err := copyBody(disk, bytes.NewReader(data), -1)
 	if n != 70_000 || disk.Len() != 70_000 {
 		t.Errorf("copied %d, disk holds %d; want both 70000", n, disk.Len())
 	}

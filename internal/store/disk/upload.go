@@ -61,8 +61,12 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		capped = &capReader{r: src, left: u.rec.Limit - offset}
 		src = capped
 	}
+	most := int64(-1)
+	if !u.rec.SizeIsDeferred {
+		most = u.rec.Size - offset
+	}
 	w := newFileWriter(f, offset)
-	n, err := copyBody(w, src)
+	n, err := copyBody(w, src, most)
 	if capped != nil && capped.over {
 		err = u.store.tooLarge(u.rec.Limit)
 	}

@@ -72,11 +72,19 @@ type blockWriter interface {
 // copyBody copies src to w, its buffer following the sender (see bufSizes). At full
 // speed, where w takes aligned blocks, it goes on in copyBlocks until the body ends or
 // the sender slows down.
-func copyBody(w io.Writer, src io.Reader) (int64, error) {
+//
+// most, when positive, is the most the body can hold: a body that fits the middle
+// buffer starts there, and comes in with a read or two instead of a dozen small ones
+// (most small uploads are read whole at once), for at most that buffer pinned while
+// it is held.
+func copyBody(w io.Writer, src io.Reader, most int64) (int64, error) {
 	bw, _ := w.(blockWriter)
 	stage, full := 0, 0 // full: consecutive reads that filled the buffer
-	fresh := true       // no read yet at this size
-	bp := bufPools[0].Get().(*[]byte)
+	if most > 0 && most <= int64(bufSizes[1]) {
+		stage = 1
+	}
+	fresh := true // no read yet at this size
+	bp := bufPools[stage].Get().(*[]byte)
 	defer func() {
 		if bp != nil {
 			bufPools[stage].Put(bp)

@@ -61,7 +61,7 @@ func TestCopyBodyIntoFile(t *testing.T) {
 						t.Fatal(err)
 					}
 					w := newFileWriter(f, int64(off))
-					got, err := copyBody(w, &chunky{data: data[off : off+n], rng: rng})
+					got, err := copyBody(w, &chunky{data: data[off : off+n], rng: rng}, -1)
 					if err == nil {
 						err = w.sync()
 					}
@@ -104,7 +104,7 @@ func TestCopyBodyUsesAlignedBlocksAtFullSpeed(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), (5<<20+300)/16)
 	w := &blockRecorder{align: 4096}
 	w.WriteString("xyz") // a resumed upload at an unaligned offset
-	n, err := copyBody(w, bytes.NewReader(data))
+	n, err := copyBody(w, bytes.NewReader(data), -1)
 	if err != nil || n != int64(len(data)) || !bytes.Equal(w.Bytes()[3:], data) {
 		t.Fatalf("copyBody = %d, %v; content equal: %v", n, err, bytes.Equal(w.Bytes()[3:], data))
 	}
@@ -120,7 +120,7 @@ func TestCopyBlocksStopsWhenTheDiskIsFull(t *testing.T) {
 	data := bytes.Repeat([]byte("x"), 64<<20)
 	src := &chunky{data: data, rng: rand.New(rand.NewPCG(3, 4))}
 	w := &blockRecorder{align: 4096, room: 3}
-	n, err := copyBody(w, src)
+	n, err := copyBody(w, src, -1)
 	if !IsNoSpace(err) {
 		t.Fatalf("err = %v, want ENOSPC", err)
 	}
@@ -147,7 +147,7 @@ func TestPausedSenderIsWrittenOut(t *testing.T) {
 	go pw.Write(make([]byte, sent))
 	w := newFileWriter(f, 0)
 	res := make(chan error, 1)
-	go func() { _, err := copyBody(w, pr); res <- err }()
+	go func() { _, err := copyBody(w, pr, -1); res <- err }()
 
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -201,7 +201,7 @@ func TestSlowSenderIsReadWithTheSmallestBuffer(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			src := &paced{chunks: []int{5 << 20, 1500, 1500, 1500, 1500, 1500}}
-			n, err := copyBody(w, src)
+			n, err := copyBody(w, src, -1)
 			if err != nil || n != 5<<20+5*1500 {
 				t.Fatalf("copyBody = %d, %v", n, err)
 			}
@@ -229,7 +229,7 @@ func TestFastSenderStaysAtFullSize(t *testing.T) {
 		sock := &paced{chunks: []int{size}}
 		w := &blockRecorder{align: 4096}
 		w.Write(make([]byte, resumedAt))
-		n, err := copyBody(w, bufio.NewReaderSize(sock, 4096))
+		n, err := copyBody(w, bufio.NewReaderSize(sock, 4096), -1)
 		if err != nil || n != size {
 			t.Fatalf("copyBody = %d, %v", n, err)
 		}
@@ -265,7 +265,7 @@ func TestStalledBurstsShareFewLargeBuffers(t *testing.T) {
 	var wg sync.WaitGroup
 	for range uploads {
 		wg.Go(func() {
-			copyBody(io.Discard, &burstThenStall{burst: 4 << 20, release: release, waiting: waiting})
+			copyBody(io.Discard, &burstThenStall{burst: 4 << 20, release: release, waiting: waiting}, -1)
 		})
 	}
 	large := 0
@@ -289,5 +289,31 @@ func TestStalledBurstsShareFewLargeBuffers(t *testing.T) {
 	}
 	if len(largeBuffers) != 0 {
 		t.Errorf("%d large-buffer tokens not returned", len(largeBuffers))
+	}
+}
+
+// countingWriter counts the writes it takes.
+type countingWriter struct {
+	bytes.Buffer
+	writes int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.writes++; return c.Buffer.Write(p) }
+
+// A body known to fit the middle buffer is read at that size from the start: a small
+// upload that arrives whole is one read and one write, not a dozen.
+func TestSmallBodyIsCopiedInOneWrite(t *testing.T) {
+	data := bytes.Repeat([]byte("x"), 48<<10)
+	var w countingWriter
+	if n, err := copyBody(&w, bytes.NewReader(data), int64(len(data))); err != nil || n != int64(len(data)) {
+		t.Fatalf("copyBody = %d, %v", n, err)
+	}
+	if w.writes != 1 || !bytes.Equal(w.Bytes(), data) {
+		t.Errorf("%d writes, want 1 (and the same bytes)", w.writes)
+	}
+	w = countingWriter{}
+	copyBody(&w, bytes.NewReader(data), -1)
+	if w.writes < 5 {
+		t.Errorf("a body of unknown size took %d writes: it should start small", w.writes)
 	}
 }
