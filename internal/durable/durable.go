@@ -75,7 +75,7 @@ func (g *group) sync(dir string) error {
 var fsync = fsyncDir
 
 func fsyncDir(dir string) error {
-	d, err := os.Open(dir)
+	d, err := OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return err
 	}
@@ -86,6 +86,18 @@ func fsyncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// OpenFile is os.OpenFile for regular files and directories, at a fraction of its
+// system calls: os.OpenFile offers every descriptor to the runtime's poller, which
+// costs four fcntl calls and a refused epoll_ctl, five calls on every open of a file
+// that can never be polled. A small upload opens half a dozen.
+func OpenFile(name string, flag int, perm os.FileMode) (*os.File, error) {
+	fd, err := unix.Open(name, flag|unix.O_CLOEXEC, uint32(perm.Perm()))
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return os.NewFile(uintptr(fd), name), nil
 }
 
 // SyncData makes f's bytes and size survive a power cut (fdatasync: the timestamps

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/uploadsets/uploadsets/internal/durable"
 )
 
 // expired reports whether an unfinished upload has gone too long without a byte, or a
@@ -31,7 +33,7 @@ func (s *Store) expiredError() error {
 func (s *Store) openForWrite(id string) (f *os.File, done func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, err = os.OpenFile(s.binPath(id), os.O_WRONLY|os.O_APPEND, 0)
+	f, err = durable.OpenFile(s.binPath(id), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return nil, nil, err
 	}

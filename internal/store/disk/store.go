@@ -169,7 +169,7 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	rec := Record{FileInfo: info, Limit: limit, Created: s.now().UTC(),
 		Owner: hints[OwnerKey], Folder: hints[FolderKey], Rename: hints[RenameKey]}
 
-	f, err := os.OpenFile(s.binPath(info.ID), os.O_CREATE|os.O_EXCL|os.O_WRONLY, s.t().fileMode)
+	f, err := durable.OpenFile(s.binPath(info.ID), os.O_CREATE|os.O_EXCL|os.O_WRONLY, s.t().fileMode)
 	if err != nil {
 		return nil, s.internal("NewUpload", info.ID, err)
 	}
@@ -225,7 +225,7 @@ func (s *Store) Open(id string) (Record, store.Data, error) {
 	case s.expired(rec):
 		return Record{}, nil, s.expiredError()
 	}
-	f, err := os.Open(s.binPath(id))
+	f, err := durable.OpenFile(s.binPath(id), os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Record{}, nil, handler.ErrNotFound
 	}
@@ -240,7 +240,7 @@ func (s *Store) Source(id string) store.Source { return store.Source{Path: s.bin
 
 // Head returns up to n first bytes of the upload's data.
 func (s *Store) Head(id string, n int) ([]byte, error) {
-	f, err := os.Open(s.binPath(id))
+	f, err := durable.OpenFile(s.binPath(id), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}

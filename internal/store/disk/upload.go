@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/uploadsets/uploadsets/internal/durable"
 )
 
 // upload is one upload as tusd sees it, loaded under tusd's lock for one request.
@@ -111,7 +113,7 @@ func (u *upload) GetReader(ctx context.Context) (io.ReadCloser, error) {
 	if u.rec.State == Placed {
 		return nil, handler.ErrNotFound
 	}
-	f, err := os.Open(u.store.binPath(u.rec.ID))
+	f, err := durable.OpenFile(u.store.binPath(u.rec.ID), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, u.store.internal("GetReader", u.rec.ID, err)
 	}

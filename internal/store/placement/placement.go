@@ -339,7 +339,7 @@ func (d *Dir) holds(name, src string, size int64) bool {
 	if err != nil || !st.Mode().IsRegular() || st.Size() != size {
 		return false
 	}
-	a, err := os.Open(src)
+	a, err := durable.OpenFile(src, os.O_RDONLY, 0)
 	if err != nil {
 		return false
 	}
@@ -376,7 +376,7 @@ func tempName(src string) string { return tempPrefix + filepath.Base(src) + ".pa
 // of an earlier attempt may be linked to a placed file: it is unlinked, never opened
 // for writing, so that no write can reach a placed file.
 func (d *Dir) copyIn(src, name string) (err error) {
-	in, err := os.Open(src)
+	in, err := durable.OpenFile(src, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
