@@ -68,6 +68,7 @@ type Server struct {
 	lockers map[string]handler.Locker
 	stores  map[string]*disk.Store
 	records *disk.Records       // every set's, in data_dir (a reload may not move it)
+	shared  *shared             // Redis, when the config has a redis block
 	dests   []store.Destination // every destination opened, closed by Close
 }
 
@@ -98,6 +99,10 @@ func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
 	}
 	if s.outbox != nil {
 		s.metrics.registry.MustRegister(s.outbox.Collector())
+	}
+	if s.shared, err = openShared(cfg, log); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("redis: %w", err)
 	}
 	if err := durable.MkdirAll(cfg.DataDir.Path, 0o750); err != nil {
 		s.Close()
@@ -191,12 +196,16 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 
 	composer := handler.NewStoreComposer()
 	ups.UseIn(composer)
-	// In-process lock with prompt hand-off: a new request for an upload makes the
-	// holder stop at once (tusd's filelocker would poll every 2 s). Swappable for a
-	// distributed lock through this one call.
+	// A lock with prompt hand-off: a new request for an upload makes the holder
+	// stop at once (tusd's filelocker would poll every 2 s), in this process or, with
+	// Redis, on whichever instance holds it.
 	us.locker = s.lockers[set.Name]
 	if us.locker == nil {
-		us.locker = handoffLocker{inner: memorylocker.New()}
+		var inner handler.Locker = memorylocker.New()
+		if s.shared != nil {
+			inner = s.shared.locker // every instance's requests meet there
+		}
+		us.locker = handoffLocker{inner: inner}
 		s.lockers[set.Name] = us.locker
 	}
 	composer.UseLocker(us.locker)
@@ -316,6 +325,9 @@ func (s *Server) Close() {
 	}
 	if s.records != nil {
 		s.records.Close()
+	}
+	if s.shared != nil {
+		s.shared.Close()
 	}
 }
 

@@ -71,6 +71,10 @@ func (s *instance) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 				// The 412 of a wrong Tus-Resumable says which version to speak.
 				h.Set("Tus-Version", "1.0.0")
 			}
+			if code == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+				// Locks unavailable (Redis down): nothing changed, try again soon.
+				h.Set("Retry-After", "1")
+			}
 			if c != nil && code >= 500 {
 				// tusd answers a cut body with 500 ERR_READ_TIMEOUT; the bytes
 				// that arrived are kept either way.
