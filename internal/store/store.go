@@ -6,7 +6,8 @@
 // Destination.Place, and record the outcome with Uploads.MarkPlaced or Reject.
 //
 // The implementations live beside this package: disk (partial uploads and records on
-// local disk) and placement (a local destination directory).
+// local disk) and placement (a local destination directory); s3uploads and s3dest (the
+// same in S3, for several instances).
 package store
 
 import (
@@ -76,6 +77,9 @@ type Source struct {
 	// Path is a local file. A local destination on its file system links it: it
 	// becomes the placed file itself.
 	Path string
+	// Bucket and Key name an S3 object instead (an upload assembled in S3), which an
+	// S3 destination copies server-side.
+	Bucket, Key string
 }
 
 // Request is one upload to place.

@@ -29,12 +29,15 @@ type Object struct {
 	Size int64
 }
 
-// Place puts the local file req.Src.Path into place (an image step's output, or an
-// upload on local disk) and returns its name; see PlaceFile. The owner is the file's
-// base name: the server names data files and image outputs after their upload
-// (<id>, <id>.out.main.jpg), so it is the same on every attempt and no other
-// upload's, which is what placement's temp copies rely on too.
+// Place puts req.Src into place and returns its name: an S3 object (an upload's
+// assembled bytes) by a server-side copy (PlaceObject), a local file (an image step's
+// output) by an upload (PlaceFile). The owner is the object's or file's base name:
+// both are named after their upload (<prefix><id>, <id>.out.main.jpg), so it is the
+// same on every attempt and no other upload's.
 func (d *Dest) Place(req store.Request) (string, error) {
+	if req.Src.Key != "" {
+		return d.PlaceObject(req, path.Base(req.Src.Key), Object{Bucket: req.Src.Bucket, Key: req.Src.Key, Size: -1})
+	}
 	return d.PlaceFile(req, filepath.Base(req.Src.Path))
 }
 
