@@ -125,24 +125,40 @@ func (r *Records) create(set string, e entry) error {
 	})
 }
 
-// get returns the record, or handler.ErrNotFound.
-func (r *Records) get(set, id string) (entry, error) {
-	var val []byte
+// get returns the record, or handler.ErrNotFound. It reads and decodes on a goroutine
+// of its own: bbolt's lookup and encoding/json run deep (reflection, recursion), and on
+// a request's goroutine they would grow that stack from 8 to 16 KiB; a stack keeps its
+// size while the request is held, which for a slow PATCH is minutes, so every held
+// upload would pin 8 KiB more.
+func (r *Records) get(set, id string) (e entry, err error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e, err = r.read(set, id)
+	}()
+	<-done
+	return e, err
+}
+
+func (r *Records) read(set, id string) (entry, error) {
+	var e entry
+	found := false
 	err := r.db.View(func(tx *bolt.Tx) error {
-		if b := tx.Bucket([]byte(set)); b != nil {
-			if v := b.Get([]byte(id)); v != nil {
-				val = append([]byte(nil), v...) // v lives only as long as tx
-			}
+		b := tx.Bucket([]byte(set))
+		if b == nil {
+			return nil
 		}
-		return nil
+		v := b.Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(v, &e) // v lives only as long as tx
 	})
-	if err != nil {
-		return entry{}, err
+	if err == nil && !found {
+		err = handler.ErrNotFound
 	}
-	if val == nil {
-		return entry{}, handler.ErrNotFound
-	}
-	return decode(val)
+	return e, err
 }
 
 // update applies change to the record and stores the result if change says it changed
@@ -240,17 +256,9 @@ func (r *Records) adopt(set string, es []entry) error {
 	})
 }
 
-// decode runs on a goroutine of its own. encoding/json runs deep (reflection,
-// recursion), and on a request's goroutine it would grow that stack from 8 to 16 KiB;
-// a stack keeps its size while the request is held, which for a slow PATCH is minutes,
-// so every held upload would pin 8 KiB more.
+// decode decodes a record in a commit, where the committer's goroutine runs it.
 func decode(val []byte) (e entry, err error) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		err = json.Unmarshal(val, &e)
-	}()
-	<-done
+	err = json.Unmarshal(val, &e)
 	return e, err
 }
 
