@@ -9,7 +9,7 @@ import (
 	"github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/uploadsets/uploadsets/hooks"
-	"github.com/uploadsets/uploadsets/internal/store/disk"
+	"github.com/uploadsets/uploadsets/internal/uploads"
 )
 
 // What tus 1.0 asks of a server that tusd leaves to it, or does more loosely than the
@@ -40,7 +40,7 @@ func advertise(max int64, next http.Handler, w http.ResponseWriter, r *http.Requ
 			if e := h.Get("Tus-Extension"); e != "" {
 				h.Set("Tus-Extension", e+extensions)
 			}
-			h.Set("Tus-Checksum-Algorithm", disk.ChecksumAlgorithms)
+			h.Set("Tus-Checksum-Algorithm", uploads.ChecksumAlgorithms)
 		}
 		return 0, ""
 	}}, r)
@@ -80,12 +80,12 @@ func checkChecksum(w http.ResponseWriter, r *http.Request, set string) bool {
 	if header == "" {
 		return true
 	}
-	c, err := disk.ParseChecksum(set, header)
+	c, err := uploads.ParseChecksum(set, header)
 	if err != nil {
 		writeTusError(w, err.(handler.Error))
 		return false
 	}
-	disk.SetChecksum(r.Context(), c)
+	uploads.SetChecksum(r.Context(), c)
 	return true
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/uploadsets/uploadsets/hooks"
 	"github.com/uploadsets/uploadsets/internal/auth"
 	"github.com/uploadsets/uploadsets/internal/reqid"
-	"github.com/uploadsets/uploadsets/internal/store/disk"
 	"github.com/uploadsets/uploadsets/internal/uploads"
 )
 
@@ -57,7 +56,7 @@ func (s *instance) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 			active := s.metrics.active.WithLabelValues(us.set.Name)
 			active.Inc()
 			defer active.Dec()
-			ctx := disk.ExpectChecksum(r.Context())
+			ctx := uploads.ExpectChecksum(r.Context())
 			if r.Method == http.MethodPost {
 				created = new(string)
 				ctx = context.WithValue(ctx, createdKey{}, created)

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"hash"
 	"io"
 	"os"
 
 	"github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/uploadsets/uploadsets/internal/durable"
+	"github.com/uploadsets/uploadsets/internal/uploads"
 )
 
 // upload is one upload as tusd sees it, loaded under tusd's lock for one request.
@@ -30,10 +30,8 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	if u.rec.State != Receiving && u.rec.State != Failed {
 		return 0, handler.ErrModifyFinal
 	}
-	want, verify := checksumOf(ctx)
-	var sum hash.Hash
+	sum, want, verify := uploads.ChecksumOf(ctx)
 	if verify {
-		sum = hashes[want.algorithm]()
 		src = io.TeeReader(src, sum)
 	}
 	if u.withheld {
@@ -45,8 +43,8 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			err = nil
 		}
-		if verify && !bytes.Equal(sum.Sum(nil), want.sum) {
-			return 0, u.store.checksumMismatch()
+		if verify && !bytes.Equal(sum.Sum(nil), want) {
+			return 0, uploads.ChecksumMismatch(u.store.set)
 		}
 		return int64(n), err
 	}
@@ -75,12 +73,12 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	// A checksummed request is kept whole or not at all: bytes that do not match
 	// (or a body that ended early, which cannot match) are cut off again before
 	// anything is acknowledged.
-	if verify && (err != nil || !bytes.Equal(sum.Sum(nil), want.sum)) {
+	if verify && (err != nil || !bytes.Equal(sum.Sum(nil), want)) {
 		if terr := f.Truncate(offset); terr == nil {
 			n = 0
 		}
 		if err == nil {
-			err = u.store.checksumMismatch()
+			err = uploads.ChecksumMismatch(u.store.set)
 		}
 	}
 	// Synced after a failed write too: the next HEAD reports the file's size, and

@@ -1,4 +1,4 @@
-package disk
+package uploads
 
 import (
 	"context"
@@ -15,8 +15,8 @@ import (
 	"github.com/tus/tusd/v2/pkg/handler"
 )
 
-// ChecksumAlgorithms are the algorithms of tus's checksum extension this store
-// verifies, as Tus-Checksum-Algorithm lists them.
+// ChecksumAlgorithms are the algorithms of tus's checksum extension the stores
+// verify, as Tus-Checksum-Algorithm lists them.
 const ChecksumAlgorithms = "sha1,sha256,md5,crc32"
 
 var hashes = map[string]func() hash.Hash{
@@ -66,15 +66,19 @@ func SetChecksum(ctx context.Context, c Checksum) {
 	}
 }
 
-func checksumOf(ctx context.Context) (Checksum, bool) {
+// ChecksumOf returns, when the request of ctx carries an Upload-Checksum, a fresh hash
+// its bytes are to be fed to and the sum they must end at; a store acknowledges none
+// of them unless they do.
+func ChecksumOf(ctx context.Context) (h hash.Hash, want []byte, ok bool) {
 	c, ok := ctx.Value(checksumKey{}).(*Checksum)
 	if !ok || c.algorithm == "" {
-		return Checksum{}, false
+		return nil, nil, false
 	}
-	return *c, true
+	return hashes[c.algorithm](), c.sum, true
 }
 
-func (s *Store) checksumMismatch() error {
+// ChecksumMismatch is what a client is told of a request whose bytes did not match.
+func ChecksumMismatch(set string) error {
 	return handler.NewError("ERR_CHECKSUM_MISMATCH", fmt.Sprintf(
-		"set %q: the bytes of this request do not match its Upload-Checksum; none of them were kept, resume from the offset HEAD reports", s.set), 460)
+		"set %q: the bytes of this request do not match its Upload-Checksum; none of them were kept, resume from the offset HEAD reports", set), 460)
 }
