@@ -144,17 +144,23 @@ func (s *Store) sweepUpload(ctx context.Context, id string, k keys) bool {
 	if e := s.t().expire; e <= 0 || s.now().Sub(k.record) <= e {
 		return false
 	}
-	unlock, ok := s.lock(ctx, id)
-	if !ok {
-		return false
-	}
-	defer unlock()
-	// Held while the upload is judged and removed: a write of this instance
-	// starting meanwhile waits, and then finds the upload gone.
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.writing[id] > 0 {
-		return false
+	if s.locker != nil {
+		// Under the upload's lock no request of any instance is writing to it,
+		// nor starts to until the sweep is done.
+		unlock, ok := s.lock(ctx, id)
+		if !ok {
+			return false
+		}
+		defer unlock()
+	} else {
+		// Without a Locker only this instance's writes are known. mu is held
+		// while the upload is judged and removed, as disk does: a write
+		// starting meanwhile waits, and then finds the upload gone.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.writing[id] > 0 {
+			return false
+		}
 	}
 	l, err := s.load(ctx, id)
 	gone := errors.Is(err, handler.ErrNotFound) && l != nil
@@ -191,11 +197,8 @@ func (s *Store) sweepUpload(ctx context.Context, id string, k keys) bool {
 	return true
 }
 
-// lock takes the upload's lock in the Locker tusd uses, if the store has it.
+// lock takes the upload's lock in the Locker tusd uses.
 func (s *Store) lock(ctx context.Context, id string) (unlock func(), ok bool) {
-	if s.locker == nil {
-		return func() {}, true
-	}
 	l, err := s.locker.NewLock(id)
 	if err != nil {
 		return nil, false

@@ -275,6 +275,21 @@ func (b bucket) wantKeys(t *testing.T, names ...string) {
 	}
 }
 
+// wantKeysOf is wantKeys for the objects of one upload.
+func (b bucket) wantKeysOf(t *testing.T, id string, names ...string) {
+	t.Helper()
+	var got []string
+	for _, k := range b.keys(t) {
+		if strings.HasPrefix(k, id) {
+			got = append(got, k)
+		}
+	}
+	slices.Sort(names)
+	if !slices.Equal(got, names) {
+		t.Errorf("objects of %s: %q, want %q", id, got, names)
+	}
+}
+
 func (b bucket) multipartUploads(t *testing.T) int {
 	t.Helper()
 	out, err := b.srv.Client().ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: aws.String(b.name), Prefix: aws.String(b.prefix)})
@@ -286,7 +301,17 @@ func (b bucket) multipartUploads(t *testing.T) int {
 
 func (b bucket) get(t *testing.T, key string) []byte {
 	t.Helper()
-	out, err := b.srv.Client().GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(b.name), Key: aws.String(key)})
+	return getObject(t, b.srv.Client(), b.name, key)
+}
+
+func readObject(t *testing.T, s *Store, key string) []byte {
+	t.Helper()
+	return getObject(t, s.client, s.bucket, key)
+}
+
+func getObject(t *testing.T, client *s3.Client, bucket, key string) []byte {
+	t.Helper()
+	out, err := client.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
 		t.Fatalf("get %s: %v", key, err)
 	}

@@ -169,9 +169,13 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	if l, err := strconv.ParseInt(info.Storage[uploads.LimitKey], 10, 64); err == nil && l > 0 && (limit <= 0 || l < limit) {
 		limit = l
 	}
-	// s3store replaces Storage with its own; the hints are the record's.
-	hints := info.Storage
-	info.Storage = nil
+	// s3store replaces Storage with its own; the hints are the record's. The
+	// metadata are the record's alone: s3store would make them the S3 metadata of
+	// the multipart upload and the final object, where a key that is no HTTP token
+	// or more than S3's 2 KiB of them fail the creation, non-ASCII is replaced by
+	// "?", and the client's filetype becomes the object's Content-Type.
+	hints, md := info.Storage, info.MetaData
+	info.Storage, info.MetaData = nil, nil
 	up, err := s.s3.NewUpload(ctx, info)
 	if err != nil {
 		return nil, s.internal("NewUpload", id, err)
@@ -180,6 +184,7 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	if err != nil {
 		return nil, s.internal("NewUpload", id, err)
 	}
+	got.MetaData = md
 	now := s.now().UTC()
 	rec := Record{FileInfo: got, Limit: limit, Created: now,
 		Owner: hints[uploads.OwnerKey], Folder: hints[uploads.FolderKey], Rename: hints[uploads.RenameKey]}

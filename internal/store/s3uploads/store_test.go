@@ -9,11 +9,14 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/uploadsets/uploadsets/internal/uploads"
@@ -88,23 +91,68 @@ func TestUploadResumesOnAnotherInstance(t *testing.T) {
 	}
 }
 
-// A zero-byte upload is complete at creation; there is no byte to hold back.
-func TestEmptyUpload(t *testing.T) {
+// A POST may carry the whole body; a zero-byte upload is complete at creation, and
+// has no byte to hold back.
+func TestCreationWithUpload(t *testing.T) {
 	t.Parallel()
 	b := newBucket(t)
 	in := b.instance(t, config{})
-	id := in.create(t, 0)
-	if got := in.offset(t, id); got != 0 {
+	data := randomBytes(1000, 12)
+	resp := tusDo(t, http.MethodPost, in.url, map[string]string{
+		"Upload-Length": strconv.Itoa(len(data)), "Content-Type": "application/offset+octet-stream",
+		"Upload-Checksum": sha256Header(data),
+	}, data)
+	if resp.status != http.StatusCreated || resp.header.Get("Upload-Offset") != strconv.Itoa(len(data)) {
+		t.Fatalf("POST with the body: %d, Upload-Offset %q: %s", resp.status, resp.header.Get("Upload-Offset"), resp.body)
+	}
+	id := path.Base(resp.header.Get("Location"))
+	if got := b.get(t, b.prefix+id); !bytes.Equal(got, data) {
+		t.Errorf("final object: %d bytes that differ", len(got))
+	}
+
+	empty := in.create(t, 0)
+	if got := in.offset(t, empty); got != 0 {
 		t.Errorf("offset %d", got)
 	}
-	if head, err := in.store.Head(id, 512); err != nil || len(head) != 0 {
+	if head, err := in.store.Head(empty, 512); err != nil || len(head) != 0 {
 		t.Errorf("Head = %q, %v", head, err)
 	}
-	if _, _, size, err := in.store.Object(id); err != nil || size != 0 {
+	if _, _, size, err := in.store.Object(empty); err != nil || size != 0 {
 		t.Errorf("Object: size %d, %v", size, err)
 	}
-	if in.finished() != 1 {
-		t.Errorf("finish hook ran %d times", in.finished())
+	if in.finished() != 2 {
+		t.Errorf("finish hook ran %d times, want 2", in.finished())
+	}
+}
+
+// The client's metadata live in the record, as sent: none of them reach S3, where
+// non-ASCII would be mangled, more than 2 KiB refused, and filetype would become
+// the object's Content-Type.
+func TestMetadataStayInRecord(t *testing.T) {
+	t.Parallel()
+	b := newBucket(t)
+	in := b.instance(t, config{})
+	long := strings.Repeat("x", 3000)
+	md := "filename " + b64("Menü.jpg") + ",filetype " + b64("text/html") + ",a:b " + b64(long)
+	resp := tusDo(t, http.MethodPost, in.url, map[string]string{"Upload-Length": "10", "Upload-Metadata": md}, nil)
+	if resp.status != http.StatusCreated {
+		t.Fatalf("POST: %d %s", resp.status, resp.body)
+	}
+	id := path.Base(resp.header.Get("Location"))
+	in.mustPatch(t, id, 0, []byte("0123456789"))
+	rec, err := in.store.Record(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"filename": "Menü.jpg", "filetype": "text/html", "a:b": long}; !maps.Equal(rec.MetaData, want) {
+		t.Errorf("metadata %v", rec.MetaData)
+	}
+	head, err := in.store.client.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String(b.name), Key: aws.String(b.prefix + id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(head.Metadata) != 0 || aws.ToString(head.ContentType) == "text/html" {
+		t.Errorf("final object: metadata %v, Content-Type %q", head.Metadata, aws.ToString(head.ContentType))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -39,9 +40,25 @@ func (c *clock) advance(d time.Duration) {
 
 func TestSweep(t *testing.T) {
 	t.Parallel()
+	for _, locker := range []bool{true, false} {
+		t.Run("locker="+strconv.FormatBool(locker), func(t *testing.T) {
+			t.Parallel()
+			testSweep(t, locker)
+		})
+	}
+}
+
+// testSweep sweeps uploads in every state and the leftovers of crashes, with the
+// store told of tusd's Locker or not.
+func testSweep(t *testing.T, withLocker bool) {
 	b := newBucket(t)
 	c := &clock{t: time.Now()}
-	in := b.instance(t, config{opts: func(o *Options) { o.Expire = time.Hour; o.now = c.now }})
+	in := b.instance(t, config{opts: func(o *Options) {
+		o.Expire, o.now = time.Hour, c.now
+		if !withLocker {
+			o.Locker = nil
+		}
+	}})
 	s := in.store
 	ctx := t.Context()
 	data := randomBytes(chunk+100, 10)
@@ -120,9 +137,16 @@ func TestSweep(t *testing.T) {
 		t.Errorf("fresh temp file: %v", err)
 	}
 
+	c.advance(90 * time.Minute)
+	if !withLocker {
+		if n, err := s.Sweep(); n != 1 || err != nil {
+			t.Errorf("Sweep: %d, %v", n, err)
+		}
+		b.wantKeys(t)
+		return
+	}
 	// An upload whose lock is held: its holder is asked to let go (tusd stops its
 	// request), and the sweep goes on once it has.
-	c.advance(90 * time.Minute)
 	lock, err := in.locker.NewLock(young)
 	if err != nil {
 		t.Fatal(err)
