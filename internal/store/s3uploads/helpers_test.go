@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,7 +43,7 @@ type bucket struct {
 	prefix string
 }
 
-func newBucket(t *testing.T) bucket {
+func newBucket(t testing.TB) bucket {
 	t.Helper()
 	srv := testsrv.S3(t)
 	return bucket{srv: srv, name: srv.Bucket(t, "uploads"), prefix: "partial/" + set + "/"}
@@ -55,6 +56,8 @@ type instance struct {
 	locker *memorylocker.MemoryLocker
 	url    string // the tus endpoint, ending in /files/
 
+	requests atomic.Int64 // made to S3
+
 	mu       sync.Mutex
 	events   []string // Changed's kinds, in order
 	finishes int      // PreFinishResponseCallback's calls
@@ -65,7 +68,7 @@ type config struct {
 	create func(handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error)
 }
 
-func (b bucket) instance(t *testing.T, cfg config) *instance {
+func (b bucket) instance(t testing.TB, cfg config) *instance {
 	t.Helper()
 	in := &instance{locker: memorylocker.New()}
 	o := Options{
@@ -81,7 +84,11 @@ func (b bucket) instance(t *testing.T, cfg config) *instance {
 	if cfg.opts != nil {
 		cfg.opts(&o)
 	}
-	s, err := New(b.srv.Client(), b.name, b.prefix, o)
+	// Every request to S3 is counted, for the benchmarks' figures.
+	counted := s3.New(b.srv.Client().Options(), func(o *s3.Options) {
+		o.HTTPClient = countingClient{next: o.HTTPClient, n: &in.requests}
+	})
+	s, err := New(counted, b.name, b.prefix, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +174,7 @@ type result struct {
 	body   string
 }
 
-func tusDo(t *testing.T, method, url string, header map[string]string, body []byte) result {
+func tusDo(t testing.TB, method, url string, header map[string]string, body []byte) result {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, url, bytes.NewReader(body))
 	if err != nil {
@@ -190,7 +197,7 @@ func tusDo(t *testing.T, method, url string, header map[string]string, body []by
 }
 
 // create POSTs an upload of length bytes (deferred when length < 0) and returns its ID.
-func (in *instance) create(t *testing.T, length int) string {
+func (in *instance) create(t testing.TB, length int) string {
 	t.Helper()
 	h := map[string]string{"Upload-Metadata": "filename " + b64("photo.jpg") + ",filetype " + b64("image/jpeg")}
 	if length < 0 {
@@ -210,7 +217,7 @@ func (in *instance) create(t *testing.T, length int) string {
 }
 
 // patch sends body at offset and returns the response; extra headers are added.
-func (in *instance) patch(t *testing.T, id string, offset int, body []byte, extra map[string]string) result {
+func (in *instance) patch(t testing.TB, id string, offset int, body []byte, extra map[string]string) result {
 	t.Helper()
 	h := map[string]string{"Upload-Offset": strconv.Itoa(offset), "Content-Type": "application/offset+octet-stream"}
 	for k, v := range extra {
@@ -220,7 +227,7 @@ func (in *instance) patch(t *testing.T, id string, offset int, body []byte, extr
 }
 
 // mustPatch sends body at offset and wants it all acknowledged.
-func (in *instance) mustPatch(t *testing.T, id string, offset int, body []byte) {
+func (in *instance) mustPatch(t testing.TB, id string, offset int, body []byte) {
 	t.Helper()
 	resp := in.patch(t, id, offset, body, nil)
 	if want := strconv.Itoa(offset + len(body)); resp.status != http.StatusNoContent || resp.header.Get("Upload-Offset") != want {
@@ -229,7 +236,7 @@ func (in *instance) mustPatch(t *testing.T, id string, offset int, body []byte) 
 }
 
 // offset is what HEAD reports.
-func (in *instance) offset(t *testing.T, id string) int {
+func (in *instance) offset(t testing.TB, id string) int {
 	t.Helper()
 	resp := tusDo(t, http.MethodHead, in.url+id, nil, nil)
 	if resp.status != http.StatusOK {
@@ -243,7 +250,7 @@ func (in *instance) offset(t *testing.T, id string) int {
 }
 
 // upload sends data in chunks of at most chunk bytes, all to in.
-func (in *instance) upload(t *testing.T, data []byte, chunk int) string {
+func (in *instance) upload(t testing.TB, data []byte, chunk int) string {
 	t.Helper()
 	id := in.create(t, len(data))
 	for off := 0; off < len(data); off += chunk {
@@ -253,7 +260,7 @@ func (in *instance) upload(t *testing.T, data []byte, chunk int) string {
 }
 
 // keys lists what is under the prefix, the prefix cut off, sorted.
-func (b bucket) keys(t *testing.T) []string {
+func (b bucket) keys(t testing.TB) []string {
 	t.Helper()
 	out, err := b.srv.Client().ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String(b.name), Prefix: aws.String(b.prefix)})
 	if err != nil {
@@ -267,7 +274,7 @@ func (b bucket) keys(t *testing.T) []string {
 	return got
 }
 
-func (b bucket) wantKeys(t *testing.T, names ...string) {
+func (b bucket) wantKeys(t testing.TB, names ...string) {
 	t.Helper()
 	slices.Sort(names)
 	if got := b.keys(t); !slices.Equal(got, names) {
@@ -276,7 +283,7 @@ func (b bucket) wantKeys(t *testing.T, names ...string) {
 }
 
 // wantKeysOf is wantKeys for the objects of one upload.
-func (b bucket) wantKeysOf(t *testing.T, id string, names ...string) {
+func (b bucket) wantKeysOf(t testing.TB, id string, names ...string) {
 	t.Helper()
 	var got []string
 	for _, k := range b.keys(t) {
@@ -290,7 +297,7 @@ func (b bucket) wantKeysOf(t *testing.T, id string, names ...string) {
 	}
 }
 
-func (b bucket) multipartUploads(t *testing.T) int {
+func (b bucket) multipartUploads(t testing.TB) int {
 	t.Helper()
 	out, err := b.srv.Client().ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: aws.String(b.name), Prefix: aws.String(b.prefix)})
 	if err != nil {
@@ -299,17 +306,17 @@ func (b bucket) multipartUploads(t *testing.T) int {
 	return len(out.Uploads)
 }
 
-func (b bucket) get(t *testing.T, key string) []byte {
+func (b bucket) get(t testing.TB, key string) []byte {
 	t.Helper()
 	return getObject(t, b.srv.Client(), b.name, key)
 }
 
-func readObject(t *testing.T, s *Store, key string) []byte {
+func readObject(t testing.TB, s *Store, key string) []byte {
 	t.Helper()
 	return getObject(t, s.client, s.bucket, key)
 }
 
-func getObject(t *testing.T, client *s3.Client, bucket, key string) []byte {
+func getObject(t testing.TB, client *s3.Client, bucket, key string) []byte {
 	t.Helper()
 	out, err := client.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
@@ -331,3 +338,13 @@ func randomBytes(n int, seed byte) []byte {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+type countingClient struct {
+	next s3.HTTPClient
+	n    *atomic.Int64
+}
+
+func (c countingClient) Do(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.Do(r)
+}
