@@ -28,6 +28,9 @@ func (d *objectData) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("negative offset %d", off)
 	}
+	if len(p) == 0 {
+		return 0, nil
+	}
 	if off >= d.size {
 		return 0, io.EOF
 	}

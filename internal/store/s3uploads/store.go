@@ -77,8 +77,9 @@ type Options struct {
 	// change does not happen: creation and termination fail, expiry waits.
 	Changed func(kind string, rec Record) error
 	// TempDir is where s3store cuts bodies into parts and where a checksummed body
-	// waits until it is verified ("" is the system's). Sweep removes what crashes
-	// leave there when it is set.
+	// waits until it is verified ("" is the system's): it needs room for the
+	// largest checksummed PATCH body, whole, besides s3store's parts. Sweep removes
+	// what crashes leave there when it is set.
 	TempDir string
 	// Checksum returns the hash a request's bytes must be fed to and the sum they
 	// must end at, when the request carries an Upload-Checksum. It stands in for

@@ -165,6 +165,9 @@ func (u *upload) GetReader(ctx context.Context) (io.ReadCloser, error) {
 // .info, which its writes go by, then in the record, which outlives .info.
 func (u *upload) DeclareLength(ctx context.Context, length int64) error {
 	s := u.store
+	if u.rec.State != Receiving {
+		return handler.ErrModifyFinal
+	}
 	if u.rec.Limit > 0 && length > u.rec.Limit {
 		return s.tooLarge(u.rec.Limit)
 	}
@@ -190,6 +193,9 @@ func (u *upload) DeclareLength(ctx context.Context, length int64) error {
 // Placement belongs to the set's finish hook.
 func (u *upload) FinishUpload(ctx context.Context) error {
 	s := u.store
+	if u.rec.State == Placed {
+		return nil // its data is gone: nothing to assemble, nor to record
+	}
 	if !u.assembled {
 		if err := u.s3.FinishUpload(ctx); err != nil {
 			// A completion that went through but whose answer was lost leaves
