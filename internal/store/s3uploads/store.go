@@ -427,8 +427,9 @@ func (s *Store) terminate(ctx context.Context, obj object) error {
 func (s *Store) Source(id string) store.Source { return store.Source{} }
 
 // Object names the final object s3store assembled of a complete upload, for an S3
-// destination to copy server-side, and its size. It is ErrNotFound until the upload
-// is complete, and again once placed or rejected.
+// destination to copy server-side, and its size; the object never changes once
+// assembled. It is ErrNotFound until the upload is complete, and again once its
+// data is removed (placed, rejected). It costs one HEAD and reads no record.
 func (s *Store) Object(id string) (bucket, key string, size int64, err error) {
 	if !uploads.ValidID(id) {
 		return "", "", 0, handler.ErrNotFound
