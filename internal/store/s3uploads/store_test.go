@@ -484,3 +484,33 @@ func TestTerminate(t *testing.T) {
 		t.Errorf("events %v", got)
 	}
 }
+
+// A PATCH of more than the part minimum becomes a part of its own; the bytes after it
+// wait in .part, and the last PATCH makes them the last part.
+func TestPartsAndParkedBytes(t *testing.T) {
+	t.Parallel()
+	b := newBucket(t)
+	first := b.instance(t, config{})
+	second := b.instance(t, config{})
+	const big = 6 << 20
+	data := randomBytes(big+2*chunk, 14)
+	id := first.create(t, len(data))
+	first.mustPatch(t, id, 0, data[:big])
+	b.wantKeysOf(t, id, id+".info", id+".record")
+	body := data[big : big+chunk]
+	if resp := second.patch(t, id, big, body, map[string]string{"Upload-Checksum": sha256Header(body)}); resp.status != http.StatusNoContent {
+		t.Fatalf("checksummed PATCH: %d %s", resp.status, resp.body)
+	}
+	b.wantKeysOf(t, id, id+".info", id+".part", id+".record")
+	first.mustPatch(t, id, big+chunk, data[big+chunk:])
+	head, err := first.store.client.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String(b.name), Key: aws.String(b.prefix + id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if etag := aws.ToString(head.ETag); !strings.HasSuffix(etag, `-2"`) {
+		t.Errorf("ETag %s, want one of 2 parts", etag)
+	}
+	if got := b.get(t, b.prefix+id); sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Errorf("final object: %d bytes that differ from the %d sent", len(got), len(data))
+	}
+}
