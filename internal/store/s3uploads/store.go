@@ -422,9 +422,11 @@ func (s *Store) terminate(ctx context.Context, obj object) error {
 	return s.s3.AsTerminatableUpload(up).Terminate(ctx)
 }
 
-// Source has no local file to offer: the S3 destination copies the final object
-// named by Object instead. store.Source will say so once it can name an object.
-func (s *Store) Source(id string) store.Source { return store.Source{} }
+// Source is the final object s3store assembles of a complete upload, which the S3
+// destination copies server-side (no local file to offer).
+func (s *Store) Source(id string) store.Source {
+	return store.Source{Bucket: s.bucket, Key: s.dataKey(id)}
+}
 
 // Object names the final object s3store assembled of a complete upload, for an S3
 // destination to copy server-side, and its size; the object never changes once
