@@ -126,7 +126,7 @@ func TestUploadMovesBetweenInstances(t *testing.T) {
 			t.Errorf("HEAD after completion: %v", res.Header)
 		}
 	}
-	got := c.object(t, "files/report.bin")
+	got := c.object(t, "files/files/report.bin")
 	if sum(got) != sum(data) {
 		t.Fatalf("the object holds %d bytes, SHA-256 %s; sent %d, %s", len(got), sum(got), len(data), sum(data))
 	}
@@ -141,7 +141,8 @@ func sum(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// 20 uploads of one name, spread over both instances, become 20 objects.
+// 20 uploads of one name at once (creation-with-upload), spread over both instances,
+// become 20 objects.
 func TestSameNameAcrossInstancesGivesDistinctObjects(t *testing.T) {
 	c := startCluster(t, clusterSet)
 	var wg sync.WaitGroup
@@ -152,7 +153,22 @@ func TestSameNameAcrossInstancesGivesDistinctObjects(t *testing.T) {
 		if i%2 == 1 {
 			s = c.b
 		}
-		wg.Go(func() { upload(t, s.URL+"/uploads/files/", "same.txt", datas[i], 1<<20) })
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, s.URL+"/uploads/files/", bytes.NewReader(datas[i]))
+			req.Header.Set("Tus-Resumable", "1.0.0")
+			req.Header.Set("Upload-Length", strconv.Itoa(len(datas[i])))
+			req.Header.Set("Upload-Metadata", encodeMeta(map[string]string{"filename": "same.bin"}))
+			req.Header.Set("Content-Type", "application/offset+octet-stream")
+			res, err := client.Do(req)
+			if err != nil {
+				t.Errorf("upload %d: %v", i, err)
+				return
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusCreated || res.Header.Get("Upload-File-Name") == "" {
+				t.Errorf("upload %d: %d, placed as %q", i, res.StatusCode, res.Header.Get("Upload-File-Name"))
+			}
+		})
 	}
 	wg.Wait()
 	keys := c.keys(t, "files/")
@@ -218,7 +234,7 @@ func TestPatchesOnTwoInstancesNeverInterleave(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("A's PATCH never ended")
 	}
-	got := c.object(t, "files/race.bin")
+	got := c.object(t, "files/files/race.bin")
 	want := append(bytes.Repeat([]byte{0xAA}, int(off)), data[off:]...)
 	if !bytes.Equal(got, want) {
 		t.Errorf("the object (%d bytes) is not A's first %d bytes then B's: the PATCHes interleaved", len(got), off)
@@ -248,7 +264,7 @@ func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 	if res, body := patch(t, on(c.b, url), 300<<10, data[300<<10:]); res.StatusCode != http.StatusNoContent {
 		t.Fatalf("PATCH once Redis is back: %d %s", res.StatusCode, body)
 	}
-	if sum(c.object(t, "files/later.bin")) != sum(data) {
+	if sum(c.object(t, "files/files/later.bin")) != sum(data) {
 		t.Error("the object is not the upload's bytes")
 	}
 }

@@ -15,10 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/gorilla/mux"
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
-	"github.com/tus/tusd/v2/pkg/memorylocker"
 
 	"github.com/uploadsets/uploadsets/hooks"
 	"github.com/uploadsets/uploadsets/internal/auth"
@@ -28,6 +28,7 @@ import (
 	"github.com/uploadsets/uploadsets/internal/reqid"
 	"github.com/uploadsets/uploadsets/internal/store"
 	"github.com/uploadsets/uploadsets/internal/store/disk"
+	"github.com/uploadsets/uploadsets/internal/store/s3uploads"
 	"github.com/uploadsets/uploadsets/internal/uploads"
 	"github.com/uploadsets/uploadsets/sets"
 )
@@ -65,11 +66,13 @@ type Server struct {
 	// A set's lock and store outlive its reloads: two requests for one upload must
 	// meet at one lock whichever config admitted them, and one janitor looks after
 	// each data directory.
-	lockers map[string]handler.Locker
-	stores  map[string]*disk.Store
-	records *disk.Records       // every set's, in data_dir (a reload may not move it)
-	shared  *shared             // Redis, when the config has a redis block
-	dests   []store.Destination // every destination opened, closed by Close
+	lockers  map[string]handler.Locker
+	stores   map[string]*disk.Store
+	s3stores map[string]*s3uploads.Store
+	s3       *s3.Client          // when data_dir is on S3
+	records  *disk.Records       // every set's, in data_dir (a reload may not move it)
+	shared   *shared             // Redis, when the config has a redis block
+	dests    []store.Destination // every destination opened, closed by Close
 }
 
 // instance is one config at run time.
@@ -86,10 +89,9 @@ type instance struct {
 
 // New builds the server for cfg: it opens every set's store and destination.
 func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
-	s := &Server{log: log, metrics: newMetrics(), lockers: map[string]handler.Locker{}, stores: map[string]*disk.Store{}}
-	if cfg.DataDir.IsS3() {
-		// check accepts the s3 block ahead of the store that serves it.
-		return nil, errors.New("data_dir on S3: this version of uploadsets stores uploads on local disk only")
+	s := &Server{log: log, metrics: newMetrics(), lockers: map[string]handler.Locker{}, stores: map[string]*disk.Store{}, s3stores: map[string]*s3uploads.Store{}}
+	if err := notOnS3(cfg); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -104,17 +106,9 @@ func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	if err := durable.MkdirAll(cfg.DataDir.Path, 0o750); err != nil {
+	if err := s.openData(cfg); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
-	if s.records, err = disk.OpenRecords(filepath.Join(cfg.DataDir.Path, "uploads.db")); err == nil {
-		// bbolt syncs its file's contents, not the entry that names it.
-		err = durable.SyncDir(cfg.DataDir.Path)
-	}
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("data directory: %w", err)
+		return nil, err
 	}
 	inst, err := s.build(cfg, nil)
 	if err != nil {
@@ -125,6 +119,30 @@ func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
 	s.current.Store(inst)
 	inst.placePending(context.Background(), inst.order)
 	return s, nil
+}
+
+// openData opens what every set's uploads share: the record log on local disk, or
+// the S3 client.
+func (s *Server) openData(cfg *sets.Config) error {
+	if cfg.DataDir.IsS3() {
+		var err error
+		if s.s3, err = s3Client(cfg.S3); err != nil {
+			return fmt.Errorf("s3: %w", err)
+		}
+		return nil
+	}
+	if err := durable.MkdirAll(cfg.DataDir.Path, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	var err error
+	if s.records, err = disk.OpenRecords(filepath.Join(cfg.DataDir.Path, "uploads.db")); err == nil {
+		// bbolt syncs its file's contents, not the entry that names it.
+		err = durable.SyncDir(cfg.DataDir.Path)
+	}
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	return nil
 }
 
 // build makes the instance of cfg, reusing what the running one (old, if any) has of
@@ -196,18 +214,7 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 
 	composer := handler.NewStoreComposer()
 	ups.UseIn(composer)
-	// A lock with prompt hand-off: a new request for an upload makes the holder
-	// stop at once (tusd's filelocker would poll every 2 s), in this process or, with
-	// Redis, on whichever instance holds it.
-	us.locker = s.lockers[set.Name]
-	if us.locker == nil {
-		var inner handler.Locker = memorylocker.New()
-		if s.shared != nil {
-			inner = s.shared.locker // every instance's requests meet there
-		}
-		us.locker = handoffLocker{inner: inner}
-		s.lockers[set.Name] = us.locker
-	}
+	us.locker = s.lockerOf(set.Name)
 	composer.UseLocker(us.locker)
 
 	cors := handler.DefaultCorsConfig
