@@ -14,6 +14,19 @@ network_timeout  = "60s" # a request body that sends nothing for this long is cu
 shutdown_timeout = "30s" # on SIGTERM, how long in-flight requests get to end
 # image_workers  = 2     # image jobs at once, for sets with an image block; default one per core
 
+# Several instances behind one load balancer (README: "Running several instances"):
+# data_dir and destinations in S3, locks in Redis, the same config on every instance.
+# data_dir             = "s3://uploads/partial/"
+# uploads_default_dest = "s3://uploads/files/"
+# s3 {
+#   endpoint   = "http://127.0.0.1:7070" # omit for AWS; credentials: AWS_ACCESS_KEY_ID...
+#   region     = "us-east-1"
+#   path_style = true
+# }
+# redis {
+#   url = "redis://127.0.0.1:6379/0"
+# }
+
 # Behind a TLS proxy, set public_url to the https URL clients use, or list the proxy
 # here so that its X-Forwarded-Host/-Proto are believed (from anyone else they are not).
 # trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
