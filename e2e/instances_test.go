@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"image/jpeg"
 	"io"
 	"net/http"
 	"strconv"
@@ -284,5 +285,46 @@ func TestContentMismatchOnS3LeavesNoObject(t *testing.T) {
 	}
 	if keys := c.keys(t, "partial/"); len(keys) > 1 {
 		t.Errorf("objects left of the partial upload: %v (only its record may stay, to tell why)", keys)
+	}
+}
+
+// A photo uploaded to an image set on S3 is processed from a local copy of its
+// object: the placed object is the processed JPEG, its thumbnail is beside it, and
+// the other instance reports both.
+func TestImageSetOnS3(t *testing.T) {
+	c := startCluster(t, `
+set "photos" {
+  extensions = images
+  image {
+    max_width  = 400
+    max_height = 400
+    format     = "jpeg"
+  }
+  thumbnail "small" {
+    width  = 100
+    height = 100
+  }
+}
+`)
+	data := photoPNG(t, 800, 600)
+	url, last := upload(t, c.a.URL+"/uploads/photos/", "holiday.png", data, len(data))
+	if got := last.Header.Get("Upload-File-Name"); got != "holiday.jpg" {
+		t.Fatalf("Upload-File-Name %q, want holiday.jpg", got)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(c.object(t, "files/photos/holiday.jpg")))
+	if err != nil {
+		t.Fatalf("the placed object is not a JPEG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != 400 || b.Dy() != 300 {
+		t.Errorf("placed image %v, want 400×300", b)
+	}
+	thumb, err := jpeg.Decode(bytes.NewReader(c.object(t, "files/photos/thumbs/small/holiday.jpg")))
+	if err != nil || thumb.Bounds().Dx() > 100 || thumb.Bounds().Dy() > 100 {
+		t.Errorf("thumbnail object: %v, %v", err, thumb)
+	}
+	id := url[strings.LastIndex(url, "/")+1:]
+	_, body := do(t, http.MethodGet, c.b.URL+"/api/uploads/photos/"+id, nil, nil)
+	if !strings.Contains(body, `"name":"holiday.jpg"`) || !strings.Contains(body, `thumbs/small/holiday.jpg`) {
+		t.Errorf("status API on B: %s", body)
 	}
 }

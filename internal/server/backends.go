@@ -65,7 +65,7 @@ func (s *Server) openS3(cfg *sets.Config, set *sets.Set, prev *uploadSet, log hc
 	opts := s3uploads.Options{
 		Set: set.Name, Expire: set.ExpireAfter, MaxSize: set.MaxSize, Log: log,
 		Changed:  s.storeChanges(set.Name),
-		TempDir:  filepath.Join(os.TempDir(), "uploadsets-"+set.Name),
+		TempDir:  scratchDir(set),
 		Checksum: uploads.ChecksumOf,
 		Locker:   s.lockerOf(set.Name),
 	}
@@ -115,16 +115,15 @@ func (s *Server) lockerOf(set string) handler.Locker {
 
 // notOnS3 says what this version cannot do yet with data_dir on S3.
 func notOnS3(cfg *sets.Config) error {
-	if !cfg.DataDir.IsS3() {
-		return nil
-	}
-	if len(cfg.Notify) > 0 {
+	if cfg.DataDir.IsS3() && len(cfg.Notify) > 0 {
 		return errors.New("notify blocks with data_dir on S3: this version keeps the notification outbox on local disk only")
 	}
-	for _, set := range cfg.Sets {
-		if set.Image != nil {
-			return fmt.Errorf("set %q: image processing with data_dir on S3 is not available in this version", set.Name)
-		}
-	}
 	return nil
+}
+
+// scratchDir is a set's local directory for what passes through this instance of
+// uploads kept in S3: s3store's parts, checksummed bodies until verified, an image's
+// local copy and outputs.
+func scratchDir(set *sets.Set) string {
+	return filepath.Join(os.TempDir(), "uploadsets-"+set.Name)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -38,10 +39,25 @@ func (s *Server) imageProcessor(workers int) (*images.Processor, error) {
 // attempt placed (the same inode) instead of placing a second copy.
 func (s *Server) processImages(us *uploadSet, p *images.Processor, spec images.Spec) func(ctx context.Context, id, src, name string) (*hooks.Processed, error) {
 	return func(ctx context.Context, id, src, name string) (*hooks.Processed, error) {
-		dir := filepath.Dir(src)
+		dir := us.scratch
+		if src != "" {
+			dir = filepath.Dir(src)
+		}
 		prefix := filepath.Join(dir, id+".out.")
 		if proc, ok := earlierOutputs(prefix, name, spec); ok {
 			return proc, nil
+		}
+		if src == "" {
+			// The bytes are in S3: libvips reads a local copy, which goes once
+			// the outputs are made. The outputs stay this instance's; another
+			// instance retrying makes the same ones, placed under the names
+			// these would have had (s3dest knows them by the upload).
+			local, err := localCopy(us, id, dir)
+			if err != nil {
+				return nil, err
+			}
+			defer os.Remove(local)
+			src = local
 		}
 		// The wait for a worker counts toward the request's time; a job that has
 		// started runs to its end (images.Processor.Process).
@@ -107,4 +123,29 @@ func earlierOutputs(prefix, name string, spec images.Spec) (*hooks.Processed, bo
 
 func globEscape(s string) string {
 	return strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`).Replace(s)
+}
+
+// localCopy copies a complete upload's bytes out of its store into dir.
+func localCopy(us *uploadSet, id, dir string) (string, error) {
+	rec, data, err := us.store.Open(id)
+	if err != nil {
+		return "", err
+	}
+	if data == nil {
+		return "", fmt.Errorf("upload %s has no data to process", id)
+	}
+	defer data.Close()
+	f, err := os.CreateTemp(dir, id+".src-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(f, io.NewSectionReader(data, 0, rec.Size))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }

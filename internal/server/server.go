@@ -39,6 +39,7 @@ type uploadSet struct {
 	verifier *auth.Verifier // nil for a set without auth
 	store    store.Uploads
 	dest     store.Destination
+	scratch  string // a local directory for what the image step makes of an upload in S3
 	hooks    *hooks.Set
 	locker   handler.Locker
 	tus      *handler.UnroutedHandler
@@ -198,7 +199,7 @@ func (s *Server) openSet(cfg *sets.Config, set *sets.Set, prev *uploadSet, old *
 	if err != nil {
 		return nil, err
 	}
-	us := &uploadSet{set: set, store: ups, dest: dest}
+	us := &uploadSet{set: set, store: ups, dest: dest, scratch: scratchDir(set)}
 	us.hooks = &hooks.Set{Set: set, Store: ups, Placer: dest, Log: log, Events: s.metrics.event}
 	us.hooks.Announce = s.announcer(us)
 	if spec, ok := images.SpecFor(set); ok {
