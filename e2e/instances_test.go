@@ -257,6 +257,7 @@ func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 	if res.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("PATCH with Redis down: %d %s, want 503", res.StatusCode, body)
 	}
+	waitLog(t, c.b, "LocksUnavailable", 1) // the operator is told
 	c.redis.Start()
 	res, _ = do(t, http.MethodHead, on(c.b, url), nil, nil)
 	if res.Header.Get("Upload-Offset") != strconv.Itoa(300<<10) {

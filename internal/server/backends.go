@@ -103,11 +103,12 @@ func (s *Server) openS3(cfg *sets.Config, set *sets.Set, prev *uploadSet, log hc
 func (s *Server) lockerOf(set string) handler.Locker {
 	l := s.lockers[set]
 	if l == nil {
-		var inner handler.Locker = memorylocker.New()
+		hl := handoffLocker{inner: memorylocker.New()}
 		if s.shared != nil {
-			inner = s.shared.locker // every instance's requests meet there
+			hl.inner = s.shared.locker // every instance's requests meet there
+			hl.failed = s.shared.lockFailed
 		}
-		l = handoffLocker{inner: inner}
+		l = hl
 		s.lockers[set] = l
 	}
 	return l

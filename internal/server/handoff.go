@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -68,18 +69,24 @@ func withCutter(w http.ResponseWriter, r *http.Request) (*http.Request, *cutter)
 // handoffLocker is tusd's in-process locker with the prompt hand-off done by cutting
 // the holder's body read: a client resuming right after a dropped connection gets the
 // upload within a few milliseconds, not after a lock timeout.
-type handoffLocker struct{ inner handler.Locker }
+type handoffLocker struct {
+	inner handler.Locker
+	// failed, when set, is told why a lock could not be had (other than a timeout):
+	// Redis out of reach, which the operator must hear of.
+	failed func(error)
+}
 
 func (l handoffLocker) NewLock(id string) (handler.Lock, error) {
 	inner, err := l.inner.NewLock(id)
 	if err != nil {
 		return nil, err
 	}
-	return &handoffLock{inner: inner}, nil
+	return &handoffLock{inner: inner, failed: l.failed}, nil
 }
 
 type handoffLock struct {
 	inner    handler.Lock
+	failed   func(error)
 	released chan struct{} // closed by Unlock
 }
 
@@ -95,7 +102,11 @@ func (l *handoffLock) Lock(ctx context.Context, _ func()) error {
 			once.Do(func() { go c.cutUntil(released) })
 		}
 	}
-	return l.inner.Lock(ctx, release)
+	err := l.inner.Lock(ctx, release)
+	if err != nil && l.failed != nil && !errors.Is(err, handler.ErrLockTimeout) {
+		l.failed(err)
+	}
+	return err
 }
 
 func (l *handoffLock) Unlock() error {

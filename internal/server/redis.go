@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/redis/go-redis/v9"
@@ -16,6 +18,26 @@ import (
 type shared struct {
 	client *redis.Client
 	locker *redislock.Locker
+	log    hclog.Logger
+
+	// During an outage every request fails to lock; one line every few seconds,
+	// with the count since the last, says so without flooding the log.
+	mu       sync.Mutex
+	lastLog  time.Time
+	unlogged int
+}
+
+// lockFailed logs a lock that Redis could not give.
+func (r *shared) lockFailed(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unlogged++
+	if time.Since(r.lastLog) < 5*time.Second {
+		return
+	}
+	r.log.Warn("LocksUnavailable", "requests", r.unlogged, "error", err,
+		"why", "Redis cannot be reached: requests that need an upload's lock are answered 503 until it is back")
+	r.lastLog, r.unlogged = time.Now(), 0
 }
 
 func openShared(cfg *sets.Config, log hclog.Logger) (*shared, error) {
@@ -29,7 +51,7 @@ func openShared(cfg *sets.Config, log hclog.Logger) (*shared, error) {
 	// go-redis logs to stderr by itself ("failed to dial" while Redis is down, once
 	// per attempt); the operator reads the server's log, in its format.
 	redis.SetLogger(redisLog{log.Named("redis")})
-	return &shared{client: client, locker: redislock.New(redislock.Options{Client: client})}, nil
+	return &shared{client: client, locker: redislock.New(redislock.Options{Client: client}), log: log.Named("redis")}, nil
 }
 
 func (r *shared) Close() {
