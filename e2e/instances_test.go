@@ -9,6 +9,9 @@ import (
 	"image/jpeg"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -327,5 +330,30 @@ set "photos" {
 	_, body := do(t, http.MethodGet, c.b.URL+"/api/uploads/photos/"+id, nil, nil)
 	if !strings.Contains(body, `"name":"holiday.jpg"`) || !strings.Contains(body, `thumbs/small/holiday.jpg`) {
 		t.Errorf("status API on B: %s", body)
+	}
+}
+
+// A server on S3 whose bucket does not exist, or that has no credentials, does not
+// start, and says which bucket and why.
+func TestS3ServerWithoutItsBucketDoesNotStart(t *testing.T) {
+	s3 := testsrv.S3(t)
+	dir := t.TempDir()
+	config := fmt.Sprintf(`
+listen   = "127.0.0.1:0"
+data_dir = "s3://missing/partial/"
+uploads_default_dest = "s3://missing/files/"
+s3 {
+  endpoint   = %q
+  region     = "us-east-1"
+  path_style = true
+}
+`, s3.Endpoint()) + clusterSet
+	os.WriteFile(filepath.Join(dir, "config.hcl"), []byte(config), 0o644)
+	cmd := exec.Command(binary, "serve", "-config", "config.hcl")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), s3.Env()...)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `missing`) || !strings.Contains(string(out), `of data_dir cannot be reached`) {
+		t.Errorf("serve: %v\n%s", err, out)
 	}
 }

@@ -33,3 +33,15 @@ func s3Client(cfg *sets.S3Config) (*s3.Client, error) {
 		o.UsePathStyle = cfg.PathStyle
 	}), nil
 }
+
+// checkBucket makes a start fail at once, saying what is wrong, when a bucket cannot
+// be reached (no credentials, a wrong endpoint or region, no such bucket), rather than
+// at the first upload with a 500.
+func checkBucket(client *s3.Client, bucket, what string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		return fmt.Errorf("bucket %q of %s cannot be reached: %w", bucket, what, err)
+	}
+	return nil
+}

@@ -130,6 +130,21 @@ func (s *Server) openData(cfg *sets.Config) error {
 		if s.s3, err = s3Client(cfg.S3); err != nil {
 			return fmt.Errorf("s3: %w", err)
 		}
+		checked := map[string]bool{}
+		for what, loc := range map[string]sets.Location{"data_dir": cfg.DataDir} {
+			checked[loc.Bucket] = true
+			if err := checkBucket(s.s3, loc.Bucket, what); err != nil {
+				return fmt.Errorf("s3: %w", err)
+			}
+		}
+		for _, set := range cfg.Sets {
+			if b := set.Destination.Bucket; !checked[b] {
+				checked[b] = true
+				if err := checkBucket(s.s3, b, fmt.Sprintf("the destination of set %q", set.Name)); err != nil {
+					return fmt.Errorf("s3: %w", err)
+				}
+			}
+		}
 		return nil
 	}
 	if err := durable.MkdirAll(cfg.DataDir.Path, 0o750); err != nil {
