@@ -18,13 +18,16 @@ import (
 
 // s3Small is an S3 small-upload workload: n uploads of size bytes per server by
 // workers concurrent clients, each a POST, a HEAD when head is set, and one PATCH
-// with the body; then, when serial > 0, serial more per server, one at a time.
-// Every HEAD and PATCH is timed in the client, from the request being sent to its
-// response read.
+// with the body; then, when serial > 0, serial more per server, one at a time,
+// each with serialHeads HEADs before its PATCH (a HEAD is a third of the time of
+// a PATCH and takes the lock as well: more samples of the lock's cost for the
+// time). Every HEAD and PATCH is timed in the client, from the request being
+// sent to its response read.
 type s3Small struct {
 	n, workers, serial int
 	size               int64
 	head               bool
+	serialHeads        int
 }
 
 // caseS3Small runs w on the servers, which take turns upload by upload: in the
@@ -43,40 +46,45 @@ func caseS3Small(ctx context.Context, servers []*server, w s3Small, prefixes []s
 		clients[j] = &tusClient{hc: &http.Client{Transport: newTransport(2 * w.workers)}, endpoint: s.endpoint}
 		defer clients[j].hc.CloseIdleConnections()
 	}
-	one := func(j int, name string) (string, time.Duration, time.Duration, error) {
+	// one uploads to server j with nHeads HEADs before the PATCH.
+	one := func(j int, name string, nHeads int) (string, []time.Duration, time.Duration, error) {
 		c, s := clients[j], servers[j]
 		cr, err := c.create(ctx, w.size, name, nil, 0)
 		if err != nil {
-			return "", 0, 0, err
+			return "", nil, 0, err
 		}
-		var head time.Duration
-		if w.head {
+		var heads []time.Duration
+		for range nHeads {
 			t0 := time.Now()
 			off, err := c.head(ctx, cr.url)
-			head = time.Since(t0)
+			heads = append(heads, time.Since(t0))
 			if err != nil {
-				return "", 0, 0, err
+				return "", nil, 0, err
 			}
 			if off != 0 {
-				return "", 0, 0, fmt.Errorf("HEAD of a new upload: offset %d", off)
+				return "", nil, 0, fmt.Errorf("HEAD of a new upload: offset %d", off)
 			}
 		}
 		t0 := time.Now()
 		off, fname, _, err := c.patch(ctx, cr.url, 0, &gen{0, w.size}, w.size)
 		patch := time.Since(t0)
 		if err != nil {
-			return "", 0, 0, err
+			return "", nil, 0, err
 		}
 		if off != w.size {
-			return "", 0, 0, fmt.Errorf("PATCH: offset %d, want %d", off, w.size)
+			return "", nil, 0, fmt.Errorf("PATCH: offset %d, want %d", off, w.size)
 		}
-		return s.finalPath(cr.id, fname), head, patch, nil
+		return s.finalPath(cr.id, fname), heads, patch, nil
+	}
+	nHeads := 0
+	if w.head {
+		nHeads = 1
 	}
 	// Warm-up: one upload per worker on each server, which also opens the
 	// keep-alive connections (and, with Redis, the locker's connections and
 	// subscription).
 	if err := runWorkers(ctx, w.workers*k, w.workers, func(i int) (string, error) {
-		p, _, _, err := one(i%k, fmt.Sprintf("w-%d.bin", i))
+		p, _, _, err := one(i%k, fmt.Sprintf("w-%d.bin", i), nHeads)
 		return p, err
 	}); err != nil {
 		return nil, fmt.Errorf("warm-up: %w", err)
@@ -84,7 +92,7 @@ func caseS3Small(ctx context.Context, servers []*server, w s3Small, prefixes []s
 
 	total := w.n * k
 	paths := make([]string, total)
-	heads := make([]time.Duration, total)
+	heads := make([]time.Duration, total) // 0 without HEADs
 	patches := make([]time.Duration, total)
 	cpu0 := make([]time.Duration, k)
 	for j, s := range servers {
@@ -95,8 +103,11 @@ func caseS3Small(ctx context.Context, servers []*server, w s3Small, prefixes []s
 	req0, cmd0 := side.requests(), side.redisCommands()
 	t0 := time.Now()
 	err := runWorkers(ctx, total, w.workers, func(i int) (string, error) {
-		p, h, pt, err := one(i%k, fmt.Sprintf("f-%d.bin", i))
-		paths[i], heads[i], patches[i] = p, h, pt
+		p, h, pt, err := one(i%k, fmt.Sprintf("f-%d.bin", i), nHeads)
+		paths[i], patches[i] = p, pt
+		if len(h) > 0 {
+			heads[i] = h[0]
+		}
 		return p, err
 	})
 	wall := time.Since(t0)
@@ -145,17 +156,17 @@ func caseS3Small(ctx context.Context, servers []*server, w s3Small, prefixes []s
 				return m, ctx.Err()
 			}
 			j := (i%k + i/k) % k
-			pth, h, pt, err := one(j, fmt.Sprintf("s-%d.bin", i))
+			pth, h, pt, err := one(j, fmt.Sprintf("s-%d.bin", i), w.serialHeads)
 			if err != nil {
 				return m, fmt.Errorf("serial upload %d: %w", i, err)
 			}
 			paths = append(paths, pth)
-			sHeads[j], sPatches[j] = append(sHeads[j], h), append(sPatches[j], pt)
+			sHeads[j], sPatches[j] = append(sHeads[j], h...), append(sPatches[j], pt)
 		}
 		for j, p := range prefixes {
 			m[p+".serial_patch_p50_ms"] = ms(percentile(sPatches[j], 50))
 			m[p+".serial_patch_p99_ms"] = ms(percentile(sPatches[j], 99))
-			if w.head {
+			if w.serialHeads > 0 {
 				m[p+".serial_head_p50_ms"] = ms(percentile(sHeads[j], 50))
 				m[p+".serial_head_p99_ms"] = ms(percentile(sHeads[j], 99))
 			}
@@ -175,7 +186,7 @@ func caseS3Small(ctx context.Context, servers []*server, w s3Small, prefixes []s
 // with a bucket of its own, one with the redis block (on a fresh redis-server)
 // and one without it (locks in the process: tusd's memorylocker behind the same
 // hand-off wrapper), take turns request by request through the s3-small workload
-// with a HEAD before each PATCH, then one upload at a time. Taking turns exposes
+// with a HEAD before each PATCH, then one upload at a time with three HEADs. Taking turns exposes
 // both to the same moment of the machine, versitygw and disk: run one after the
 // other, the second of two identical servers was up to 5 ms slower per PATCH,
 // which buries a lock's fraction of a millisecond.
@@ -201,7 +212,8 @@ func caseS3Lock(ctx context.Context, fl flavor, tmp string, sz sizes, tools s3To
 		servers = append(servers, s)
 		prefixes = append(prefixes, "s3lock."+v)
 	}
-	m, err := caseS3Small(ctx, servers, s3Small{n: sz.s3SmallN, workers: sz.s3Workers, serial: sz.s3Serial, size: sz.smallSize, head: true}, prefixes)
+	m, err := caseS3Small(ctx, servers, s3Small{n: sz.s3LockN, workers: sz.s3Workers, serial: sz.s3Serial, size: sz.smallSize,
+		head: true, serialHeads: 3}, prefixes)
 	if m != nil {
 		// Shared by both servers: under the case's own keys.
 		for _, k := range []string{"gw_cpu_ms", "ups", "s3_req"} {

@@ -42,11 +42,13 @@ type sizes struct {
 	resumeSize  int64
 	resumeCuts  int
 	caseTimeout time.Duration
-	// The S3 cases: one upload of s3Large; s3SmallN of smallSize by s3Workers,
-	// then (s3-lock) s3Serial one at a time.
+	// The S3 cases: one upload of s3Large; s3SmallN of smallSize by s3Workers;
+	// s3-lock: s3LockN per server by s3Workers, then s3Serial per server one at
+	// a time.
 	s3Large   int64
 	s3SmallN  int
 	s3Workers int
+	s3LockN   int
 	s3Serial  int
 }
 
@@ -56,14 +58,14 @@ var (
 		holdN: 500, holdDecl: 1 * mib, holdSent: 4 * kib, holdFor: 1 * time.Second,
 		burstN: 400, burstDecl: 8 * mib, burstSent: 4 * mib,
 		flat: 4 * gib, resumeSize: 64 * mib, resumeCuts: 10, caseTimeout: 5 * time.Minute,
-		s3Large: 256 * mib, s3SmallN: 300, s3Workers: 16, s3Serial: 100,
+		s3Large: 256 * mib, s3SmallN: 300, s3Workers: 16, s3LockN: 200, s3Serial: 150,
 	}
 	quick = sizes{
 		large: 64 * mib, smallN: 200, smallSize: 64 * kib, workers: 32,
 		holdN: 50, holdDecl: 1 * mib, holdSent: 4 * kib, holdFor: 300 * time.Millisecond,
 		burstN: 40, burstDecl: 8 * mib, burstSent: 4 * mib,
 		flat: 256 * mib, resumeSize: 16 * mib, resumeCuts: 3, caseTimeout: 1 * time.Minute,
-		s3Large: 16 * mib, s3SmallN: 48, s3Workers: 16, s3Serial: 16,
+		s3Large: 16 * mib, s3SmallN: 48, s3Workers: 16, s3LockN: 32, s3Serial: 16,
 	}
 )
 
@@ -77,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("uploadbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	runs := fs.Int("runs", 3, "runs of every case on every server; the table shows medians")
-	quickFlag := fs.Bool("quick", false, "tiny sizes for a smoke run (< 30 s once built)")
+	quickFlag := fs.Bool("quick", false, "tiny sizes for a smoke run (< 45 s once built)")
 	out := fs.String("out", "", "also write the table as Markdown to this file")
 	repo := fs.String("repo", "", "the uploadsets module (default: found above the working directory)")
 	usBin := fs.String("uploadsets-bin", "", "use this uploadsets binary instead of building one")

@@ -327,8 +327,8 @@ func (r *recorder) renderLock(w io.Writer, sz sizes) {
 	us := r.vals[uploadsetsName]
 	fmt.Fprintf(w, "\n### s3-lock: the lock's cost, uploadsets on versitygw with the redis block and without it (memory locker)\n\n")
 	fmt.Fprintf(w, "Two servers at once on one versitygw, taking turns upload by upload: %d × %s each by %d concurrent clients (POST, HEAD, PATCH), "+
-		"then %d each one at a time. Latency of each request in the client. Difference: with − without in the same run, median over runs.\n\n",
-		sz.s3SmallN, humanSize(sz.smallSize), sz.s3Workers, sz.s3Serial)
+		"then %d each one at a time (POST, 3 HEADs, PATCH). Latency of each request in the client. Difference: with − without in the same run, median over runs.\n\n",
+		sz.s3LockN, humanSize(sz.smallSize), sz.s3Workers, sz.s3Serial)
 	fmt.Fprintln(w, "| metric | with redis | without (memory) | difference | target (difference) | verdict | every run: with; without; difference |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---|---|---|")
 	for _, lr := range lockRows {
