@@ -1,7 +1,9 @@
 // Command uploadbench measures uploadsets against tusd v2.10.1 on loopback:
 // throughput and server CPU of one large upload, server CPU per small upload
 // (POST + PATCH, and creation-with-upload), memory per held upload, RSS during
-// a very large upload, and the stall of a resume after a cut connection.
+// a very large upload, and the stall of a resume after a cut connection; and,
+// on S3 (versitygw, with Redis for uploadsets' locks), one large upload, small
+// uploads, and the cost of the Redis lock per request.
 // Each server is a fresh process in fresh temp dirs for every case of every
 // run; the table shows medians over the runs. See bench/README.md.
 package main
