@@ -73,6 +73,8 @@ func (r *rssSampler) end() int64 { close(r.stop); <-r.done; return r.peak.Load()
 // PATCH being sent to its response; server CPU over the same span; peak RSS
 // during it minus the RSS just before; stored file's SHA-256 checked after.
 //
+// On S3 (s3-large) it also gives versitygw's and redis-server's CPU over the span.
+//
 // As "large-sha256" the PATCH carries Upload-Checksum, which uploadsets verifies
 // before it acknowledges a byte (tusd ignores the header).
 func caseLarge(ctx context.Context, s *server, size int64, prefix string) (metrics, error) {
@@ -89,17 +91,34 @@ func caseLarge(ctx context.Context, s *server, size int64, prefix string) (metri
 	if err != nil {
 		return nil, err
 	}
-	prefault(size + 256*mib)
+	if s.s3 != nil {
+		// On S3 the bytes are written several times: the server's part files,
+		// versitygw's parts, the object it assembles (and, for uploadsets, the
+		// placed copy).
+		prefault(4*size + 256*mib)
+	} else {
+		prefault(size + 256*mib)
+	}
 	idle, err := s.rss()
 	if err != nil {
 		return nil, err
 	}
 	sampler := sampleRSS(s)
 	cpu0, _ := s.cpu()
+	var gw0, rd0 time.Duration
+	var req0 int
+	if s.s3 != nil {
+		gw0, rd0 = s.s3.cpu()
+		req0 = s.s3.requests()
+	}
 	t0 := time.Now()
 	off, name, _, err := c.patch(ctx, cr.url, 0, &gen{0, size}, size)
 	wall := time.Since(t0)
 	cpu1, _ := s.cpu()
+	var gw1, rd1 time.Duration
+	if s.s3 != nil {
+		gw1, rd1 = s.s3.cpu()
+	}
 	peak := sampler.end()
 	if err != nil {
 		return nil, err
@@ -116,6 +135,14 @@ func caseLarge(ctx context.Context, s *server, size int64, prefix string) (metri
 		prefix + ".cpu_s_gib":  (cpu1 - cpu0).Seconds() / (float64(size) / gib),
 		prefix + ".rss_growth": float64(peak-idle) / mib,
 		prefix + ".sha_ok":     boolf(got == want && n == size),
+	}
+	if s.s3 != nil {
+		time.Sleep(100 * time.Millisecond) // versitygw logs a request after answering it
+		m[prefix+".s3_requests"] = float64(s.s3.requests() - req0)
+		m[prefix+".gw_cpu_s_gib"] = (gw1 - gw0).Seconds() / (float64(size) / gib)
+		if s.s3.redis != nil {
+			m[prefix+".redis_cpu_s_gib"] = (rd1 - rd0).Seconds() / (float64(size) / gib)
+		}
 	}
 	if got != want || n != size {
 		return m, fmt.Errorf("stored file: %d bytes, sha256 %s, want %d bytes, %s", n, got, size, want)

@@ -27,12 +27,22 @@ var benchKey = []byte("uploadsets bench key, 32 bytes!!")
 
 // features is what a case switches on in the uploadsets config.
 type features struct {
-	notifyURL string // a notify block to this receiver
-	auth      bool   // an auth block on the set
+	notifyURL string  // a notify block to this receiver
+	auth      bool    // an auth block on the set
+	s3        *s3Side // data_dir and destination on this versitygw
+	s3Bucket  string  // in this bucket
+	noRedis   bool    // without the redis block although s3 has a Redis
 }
 
 func (f features) config(dir string) (string, error) {
 	cfg := uploadsetsConfig
+	if f.s3 != nil {
+		redisURL := f.s3.redisURL
+		if f.noRedis {
+			redisURL = ""
+		}
+		cfg = s3Config(f.s3.endpoint, f.s3Bucket, redisURL)
+	}
 	if f.notifyURL != "" {
 		key := "whsec_" + base64.StdEncoding.EncodeToString(benchKey)
 		if err := os.WriteFile(filepath.Join(dir, "notify.key"), []byte(key), 0o600); err != nil {

@@ -1,7 +1,9 @@
 // Command uploadbench measures uploadsets against tusd v2.10.1 on loopback:
 // throughput and server CPU of one large upload, server CPU per small upload
 // (POST + PATCH, and creation-with-upload), memory per held upload, RSS during
-// a very large upload, and the stall of a resume after a cut connection.
+// a very large upload, and the stall of a resume after a cut connection; and,
+// on S3 (versitygw, with Redis for uploadsets' locks), one large upload, small
+// uploads, and the cost of the Redis lock per request.
 // Each server is a fresh process in fresh temp dirs for every case of every
 // run; the table shows medians over the runs. See bench/README.md.
 package main
@@ -17,6 +19,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -41,6 +44,14 @@ type sizes struct {
 	resumeSize  int64
 	resumeCuts  int
 	caseTimeout time.Duration
+	// The S3 cases: one upload of s3Large; s3SmallN of smallSize by s3Workers;
+	// s3-lock: s3LockN per server by s3Workers, then s3Serial per server one at
+	// a time.
+	s3Large   int64
+	s3SmallN  int
+	s3Workers int
+	s3LockN   int
+	s3Serial  int
 }
 
 var (
@@ -49,26 +60,33 @@ var (
 		holdN: 500, holdDecl: 1 * mib, holdSent: 4 * kib, holdFor: 1 * time.Second,
 		burstN: 400, burstDecl: 8 * mib, burstSent: 4 * mib,
 		flat: 4 * gib, resumeSize: 64 * mib, resumeCuts: 10, caseTimeout: 5 * time.Minute,
+		s3Large: 256 * mib, s3SmallN: 300, s3Workers: 16, s3LockN: 200, s3Serial: 150,
 	}
 	quick = sizes{
 		large: 64 * mib, smallN: 200, smallSize: 64 * kib, workers: 32,
 		holdN: 50, holdDecl: 1 * mib, holdSent: 4 * kib, holdFor: 300 * time.Millisecond,
 		burstN: 40, burstDecl: 8 * mib, burstSent: 4 * mib,
 		flat: 256 * mib, resumeSize: 16 * mib, resumeCuts: 3, caseTimeout: 1 * time.Minute,
+		s3Large: 16 * mib, s3SmallN: 48, s3Workers: 16, s3LockN: 32, s3Serial: 16,
 	}
 )
 
-var allCases = []string{"large", "large-sha256", "small", "small-cwu", "tiny", "small-notify", "small-auth", "hold", "burst", "flat", "resume"}
+var allCases = []string{"large", "large-sha256", "small", "small-cwu", "tiny", "small-notify", "small-auth", "hold", "burst", "flat", "resume",
+	"s3-large", "s3-small", "s3-lock"}
+
+// s3Cases run on versitygw (and Redis): they need the tools findS3Tools locates.
+var s3Cases = []string{"s3-large", "s3-small", "s3-lock"}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("uploadbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	runs := fs.Int("runs", 3, "runs of every case on every server; the table shows medians")
-	quickFlag := fs.Bool("quick", false, "tiny sizes for a smoke run (< 30 s once built)")
+	quickFlag := fs.Bool("quick", false, "tiny sizes for a smoke run (< 45 s once built)")
 	out := fs.String("out", "", "also write the table as Markdown to this file")
 	repo := fs.String("repo", "", "the uploadsets module (default: found above the working directory)")
 	usBin := fs.String("uploadsets-bin", "", "use this uploadsets binary instead of building one")
 	tusdBin := fs.String("tusd-bin", "", "use this tusd binary instead of building v2.10.1 from the bench module")
+	gwBin := fs.String("versitygw-bin", "", "use this versitygw binary for the S3 cases instead of the one .ci/versitygw/build prints")
 	only := fs.String("cases", strings.Join(allCases, ","), "comma-separated cases to run")
 	tmpFlag := fs.String("tmp", "", "parent of the temp dirs (default $TMPDIR)")
 	perfDir := fs.String("perf", "", "record each server with `perf record -g` into this dir (<case>-<server>-<run>.data)")
@@ -101,21 +119,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer os.RemoveAll(tmp)
 
-	fls, err := buildServers(ctx, tmp, *repo, *usBin, *tusdBin, stderr)
+	needS3 := slices.ContainsFunc(cases, func(c string) bool { return contains(s3Cases, c) })
+	repoDir := *repo
+	if repoDir == "" && (*usBin == "" || *tusdBin == "" || (needS3 && *gwBin == "")) {
+		if repoDir, err = findRepo(); err != nil {
+			fmt.Fprintln(stderr, "uploadbench:", err)
+			return 1
+		}
+	}
+	fls, err := buildServers(ctx, tmp, repoDir, *usBin, *tusdBin, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "uploadbench:", err)
 		return 1
+	}
+	var tools s3Tools
+	if needS3 {
+		if tools = findS3Tools(ctx, repoDir, *gwBin, stderr); tools.err != nil {
+			fmt.Fprintln(stderr, "uploadbench:", tools.err)
+		}
 	}
 
 	rec := newRecorder(*runs)
 	start := time.Now()
 	for r := range *runs {
 		rec.calibrate()
-		order := fls
-		if r%2 == 1 { // alternate which server goes first
-			order = []flavor{fls[1], fls[0]}
-		}
 		for _, cs := range cases {
+			order := fls
+			if r%2 == 1 { // alternate which server goes first
+				order = []flavor{fls[1], fls[0]}
+			}
+			if cs == "s3-lock" {
+				// uploadsets alone, two servers at once (caseS3Lock), taking
+				// turns request by request.
+				order = []flavor{fls[1]}
+			}
 			for _, fl := range order {
 				if ctx.Err() != nil {
 					fmt.Fprintln(stderr, "uploadbench: interrupted")
@@ -126,7 +163,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				if *perfDir != "" {
 					perfOut = filepath.Join(*perfDir, fmt.Sprintf("%s-%s-%d.data", cs, fl.name, r+1))
 				}
-				m, err := runCase(ctx, cs, fl, tmp, sz, perfOut)
+				m, err := runCase(ctx, cs, fl, tmp, sz, perfOut, tools, r)
 				rec.add(fl.name, r, m)
 				status := "ok"
 				if err != nil {
@@ -167,9 +204,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func runCase(ctx context.Context, cs string, fl flavor, tmp string, sz sizes, perfOut string) (metrics, error) {
+func runCase(ctx context.Context, cs string, fl flavor, tmp string, sz sizes, perfOut string, tools s3Tools, run int) (metrics, error) {
 	ctx, cancel := context.WithTimeout(ctx, sz.caseTimeout)
 	defer cancel()
+	if cs == "s3-lock" {
+		return caseS3Lock(ctx, fl, tmp, sz, tools, run)
+	}
 	if cs == "flat" {
 		if err := checkDisk(tmp, sz.flat); err != nil {
 			return nil, err
@@ -189,6 +229,15 @@ func runCase(ctx context.Context, cs string, fl flavor, tmp string, sz sizes, pe
 		case "small-auth":
 			feat.auth = true
 		}
+	}
+	if contains(s3Cases, cs) {
+		// uploadsets with its redis block; tusd's s3store has its memorylocker.
+		side, err := startS3(ctx, tools, tmp, fl.name == uploadsetsName, s3Bucket)
+		if err != nil {
+			return nil, err
+		}
+		defer side.stop() // after the server's stop, deferred below
+		feat.s3, feat.s3Bucket = side, s3Bucket
 	}
 	s, err2 := startServer(ctx, fl, tmp, feat)
 	err = err2
@@ -229,9 +278,16 @@ func runCase(ctx context.Context, cs string, fl flavor, tmp string, sz sizes, pe
 		m, err = caseLarge(ctx, s, sz.flat, "flat")
 	case "resume":
 		m, err = caseResume(ctx, s, sz.resumeSize, sz.resumeCuts)
+	case "s3-large":
+		m, err = caseLarge(ctx, s, sz.s3Large, "s3large")
+	case "s3-small":
+		m, err = caseS3Small(ctx, []*server{s}, s3Small{n: sz.s3SmallN, workers: sz.s3Workers, size: sz.smallSize}, []string{"s3small"})
 	}
 	if err == nil && !s.alive() {
 		err = fmt.Errorf("server exited: %s", s.logTail())
+	}
+	if err == nil && s.s3 != nil {
+		err = s.s3.alive()
 	}
 	return m, err
 }
@@ -251,12 +307,6 @@ func checkDisk(dir string, need int64) error {
 // buildServers builds uploadsets from the main module and tusd v2.10.1 from
 // the bench module (whose go.mod pins it) into tmp, unless given binaries.
 func buildServers(ctx context.Context, tmp, repo, usBin, tusdBin string, stderr io.Writer) ([]flavor, error) {
-	if repo == "" && (usBin == "" || tusdBin == "") {
-		var err error
-		if repo, err = findRepo(); err != nil {
-			return nil, err
-		}
-	}
 	if usBin == "" {
 		usBin = filepath.Join(tmp, "uploadsets")
 		fmt.Fprintln(stderr, "building uploadsets from", repo)

@@ -36,11 +36,26 @@ func rows(sz sizes) []row {
 		{key: "large.cpu_s_gib", label: "large: server CPU-s per GiB", prec: 2, target: "≤ 1.2", pass: func(u, _ float64) bool { return u <= 1.2 }, rel: 1.2 / 2.15},
 		{key: "large.rss_growth", label: "large: RSS peak − idle, MiB", prec: 1},
 		{key: "large.sha_ok", label: "large: SHA-256 of stored file", flag: true, target: "all", pass: nil},
+		{key: "s3large.mibps", label: "s3-large: " + humanSize(sz.s3Large) + " in one PATCH on versitygw (uploadsets with its redis block), MiB/s", prec: 0, target: "≥ tusd", pass: func(u, t float64) bool { return u >= t }},
+		{key: "s3large.cpu_s_gib", label: "s3-large: server CPU-s per GiB", prec: 2},
+		{key: "s3large.gw_cpu_s_gib", label: "s3-large: versitygw's CPU-s per GiB (not the server's)", prec: 2},
+		{key: "s3large.redis_cpu_s_gib", label: "s3-large: redis-server's CPU-s per GiB", prec: 3},
+		{key: "s3large.rss_growth", label: "s3-large: server RSS peak − idle, MiB", prec: 1},
+		{key: "s3large.s3_requests", label: "s3-large: S3 requests during the PATCH (versitygw's log)", prec: 0},
+		{key: "s3large.sha_ok", label: "s3-large: SHA-256 of the stored object", flag: true, target: "all"},
 		{key: "sum.mibps", label: "large-sha256: the same with Upload-Checksum sha256 (tusd ignores it), MiB/s", prec: 0},
 		{key: "sum.cpu_s_gib", label: "large-sha256: server CPU-s per GiB", prec: 2},
 		{key: "sum.sha_ok", label: "large-sha256: SHA-256 of stored file", flag: true, target: "all"},
 		{key: "small.cpu_ms", label: fmt.Sprintf("small: %d × %s, %d conc., POST+PATCH: server CPU-ms/upload", sz.smallN, humanSize(sz.smallSize), sz.workers), prec: 3, target: "≤ 0.7", pass: func(u, _ float64) bool { return u <= 0.7 }, rel: 0.7 / 1.0},
 		{key: "small.ups", label: "small: uploads/s", prec: 0},
+		{key: "s3small.cpu_ms", label: fmt.Sprintf("s3-small: %d × %s, %d conc., POST+PATCH on versitygw: server CPU-ms/upload", sz.s3SmallN, humanSize(sz.smallSize), sz.s3Workers), prec: 3},
+		{key: "s3small.gw_cpu_ms", label: "s3-small: versitygw's CPU-ms/upload (not the server's)", prec: 3},
+		{key: "s3small.redis_cpu_ms", label: "s3-small: redis-server's CPU-ms/upload", prec: 3},
+		{key: "s3small.redis_cmds", label: "s3-small: Redis commands per upload", prec: 1},
+		{key: "s3small.ups", label: "s3-small: uploads/s", prec: 0, target: "≥ tusd", pass: func(u, t float64) bool { return u >= t }},
+		{key: "s3small.s3_req", label: "s3-small: S3 requests per upload (versitygw's log)", prec: 1},
+		{key: "s3small.patch_p50_ms", label: "s3-small: PATCH latency in the client, p50 ms", prec: 2},
+		{key: "s3small.patch_p99_ms", label: "s3-small: PATCH latency, p99 ms", prec: 2},
 		{key: "cwu.cpu_ms", label: "small-cwu (creation-with-upload): server CPU-ms/upload", prec: 3, target: "≤ 0.5", pass: func(u, _ float64) bool { return u <= 0.5 }, rel: 0.5 / 0.7},
 		{key: "cwu.ups", label: "small-cwu: uploads/s", prec: 0},
 		{key: "tiny.cpu_ms", label: fmt.Sprintf("tiny: %d × 4 KiB, %d conc., POST+PATCH: server CPU-ms/upload", sz.smallN/2, sz.workers), prec: 3},
@@ -122,7 +137,7 @@ func (r *recorder) fail(server, cs string, run int, err error) {
 // failing one is reported but expected to be looked into, not to fail CI.
 func (r *recorder) anyFailure() bool {
 	for _, f := range r.failures {
-		if f.server == uploadsetsName {
+		if strings.HasPrefix(f.server, uploadsetsName) { // also uploadsets/redis, uploadsets/mem
 			return true
 		}
 	}
@@ -160,6 +175,12 @@ func caseOf(key string) string {
 		return "small-notify"
 	case "auth":
 		return "small-auth"
+	case "s3large":
+		return "s3-large"
+	case "s3small":
+		return "s3-small"
+	case "s3lock":
+		return "s3-lock"
 	}
 	return c
 }
@@ -216,6 +237,9 @@ func (r *recorder) render(w io.Writer, sz sizes, cases []string, quickRun bool) 
 			continue
 		}
 		fmt.Fprintf(w, "| %s | %s | %s |\n", rw.key, nums(r.vals[uploadsetsName][rw.key], rw.prec), nums(r.vals[tusdName][rw.key], rw.prec))
+	}
+	if contains(cases, "s3-lock") {
+		r.renderLock(w, sz)
 	}
 	if lim := r.vals[limitName]; len(lim) > 0 {
 		fmt.Fprintf(w, "\n### This machine's limits for the large case (bench process, no upload server)\n\n")
@@ -276,4 +300,54 @@ func (m metrics) brief() string {
 		parts = append(parts, fmt.Sprintf("%s=%.3g", k, m[k]))
 	}
 	return strings.Join(parts, " ")
+}
+
+// lockRows are the s3-lock figures: s3lock.{redis,mem,diff}.<key>.
+var lockRows = []struct {
+	key, label string
+	prec       int
+	target     float64 // the difference must be below it; 0: for information
+}{
+	{"patch_p50_ms", "concurrent: PATCH p50 ms", 2, 0},
+	{"patch_p99_ms", "concurrent: PATCH p99 ms", 2, 0},
+	{"head_p50_ms", "concurrent: HEAD p50 ms", 2, 0},
+	{"head_p99_ms", "concurrent: HEAD p99 ms", 2, 0},
+	{"serial_patch_p50_ms", "one at a time: PATCH p50 ms", 2, 1},
+	{"serial_patch_p99_ms", "one at a time: PATCH p99 ms", 2, 0},
+	{"serial_head_p50_ms", "one at a time: HEAD p50 ms", 2, 1},
+	{"serial_head_p99_ms", "one at a time: HEAD p99 ms", 2, 0},
+	{"cpu_ms", "concurrent: server CPU-ms/upload (POST+HEAD+PATCH)", 3, 0},
+	{"redis_cpu_ms", "concurrent: redis-server's CPU-ms/upload", 3, 0},
+	{"redis_cmds", "concurrent: Redis commands per upload", 1, 0},
+}
+
+// renderLock prints the lock's cost: two uploadsets on one versitygw, with the
+// redis block and without it, taking turns request by request (caseS3Lock).
+func (r *recorder) renderLock(w io.Writer, sz sizes) {
+	us := r.vals[uploadsetsName]
+	fmt.Fprintf(w, "\n### s3-lock: the lock's cost, uploadsets on versitygw with the redis block and without it (memory locker)\n\n")
+	fmt.Fprintf(w, "Two servers at once on one versitygw, taking turns upload by upload: %d × %s each by %d concurrent clients (POST, HEAD, PATCH), "+
+		"then %d each one at a time (POST, 3 HEADs, PATCH). Latency of each request in the client. Difference: with − without in the same run, median over runs.\n\n",
+		sz.s3LockN, humanSize(sz.smallSize), sz.s3Workers, sz.s3Serial)
+	fmt.Fprintln(w, "| metric | with redis | without (memory) | difference | target (difference) | verdict | every run: with; without; difference |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|---|---|")
+	for _, lr := range lockRows {
+		with, without, diff := us["s3lock.redis."+lr.key], us["s3lock.mem."+lr.key], us["s3lock.diff."+lr.key]
+		md := medianf(diff)
+		target, verdict := "", ""
+		if lr.target > 0 {
+			target = fmt.Sprintf("< %g ms", lr.target)
+			verdict = "n/a"
+			if len(diff) == r.runs {
+				verdict = passMiss(md < lr.target)
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s; %s; %s |\n", lr.label,
+			num(medianf(with), lr.prec), num(medianf(without), lr.prec), num(md, lr.prec), target, verdict,
+			nums(with, lr.prec), nums(without, lr.prec), nums(diff, lr.prec))
+	}
+	fmt.Fprintf(w, "\nBoth servers together (medians, then every run): %s uploads/s (%s); versitygw's CPU-ms per upload %s (%s); S3 requests per upload %s (%s).\n",
+		num(medianf(us["s3lock.ups"]), 0), nums(us["s3lock.ups"], 0),
+		num(medianf(us["s3lock.gw_cpu_ms"]), 3), nums(us["s3lock.gw_cpu_ms"], 3),
+		num(medianf(us["s3lock.s3_req"]), 1), nums(us["s3lock.s3_req"], 1))
 }

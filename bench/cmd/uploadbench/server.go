@@ -45,6 +45,32 @@ set "bench" {
 }
 `
 
+// s3Config is the config of the S3 cases: the same set, with data_dir and the
+// default destination in the bench bucket, and a redis block when redisURL is
+// set (without one, locks are in the process: tusd's memorylocker, behind the
+// same hand-off wrapper the Redis locker has).
+func s3Config(endpoint, bucket, redisURL string) string {
+	cfg := `listen = "127.0.0.1:0"
+data_dir = "s3://` + bucket + `/partial/"
+uploads_default_dest = "s3://` + bucket + `/files/"
+max_size = "8GiB"
+s3 {
+  endpoint   = "` + endpoint + `"
+  region     = "` + s3Region + `"
+  path_style = true
+}
+`
+	if redisURL != "" {
+		cfg += "redis {\n  url = \"" + redisURL + "\"\n}\n"
+	}
+	// The set block stays last: features.config appends to it.
+	return cfg + `set "bench" {
+  extensions = all
+  max_size   = "8GiB"
+}
+`
+}
+
 var (
 	uploadsetsReady = regexp.MustCompile(`Serving: .*url=(http://\S+)`)
 	tusdReady       = regexp.MustCompile(`You can now upload files to: (http://\S+)`)
@@ -53,14 +79,18 @@ var (
 // A server is one running process, fresh for each case of each run, in its own
 // temp directory that stop removes.
 type server struct {
-	flavor   string
-	cmd      *exec.Cmd
-	pid      int
-	dir      string
-	endpoint string // where a creation POST goes
-	logPath  string
-	done     chan struct{}
-	waitErr  error
+	flavor string
+	s3     *s3Side // the versitygw it stores in, nil on local disk
+	bucket string  // its bucket there
+	// usesRedis: uploadsets with a redis block (on s3's redis-server).
+	usesRedis bool
+	cmd       *exec.Cmd
+	pid       int
+	dir       string
+	endpoint  string // where a creation POST goes
+	logPath   string
+	done      chan struct{}
+	waitErr   error
 }
 
 func startServer(ctx context.Context, fl flavor, tmpRoot string, feat features) (*server, error) {
@@ -68,8 +98,19 @@ func startServer(ctx context.Context, fl flavor, tmpRoot string, feat features) 
 	if err != nil {
 		return nil, err
 	}
-	s := &server{flavor: fl.name, dir: dir, logPath: filepath.Join(dir, "server.log"), done: make(chan struct{})}
+	s := &server{flavor: fl.name, s3: feat.s3, bucket: feat.s3Bucket, dir: dir, logPath: filepath.Join(dir, "server.log"), done: make(chan struct{})}
+	s.usesRedis = fl.name == uploadsetsName && feat.s3 != nil && feat.s3.redis != nil && !feat.noRedis
 	var args []string
+	var env []string
+	if feat.s3 != nil {
+		// Both keep parts on their way to S3 in temp files (s3store's), here in
+		// the case's dir rather than in the machine's /tmp.
+		tmp := filepath.Join(dir, "tmp")
+		if err := os.Mkdir(tmp, 0o700); err != nil {
+			return nil, err
+		}
+		env = append(append(os.Environ(), s3Env()...), "TMPDIR="+tmp)
+	}
 	var ready *regexp.Regexp
 	switch fl.name {
 	case uploadsetsName:
@@ -86,6 +127,13 @@ func startServer(ctx context.Context, fl flavor, tmpRoot string, feat features) 
 	case tusdName:
 		// tusd v2.10.1 with its defaults; only where it listens and stores is set.
 		args = []string{"-host", "127.0.0.1", "-port", "0", "-upload-dir", filepath.Join(dir, "files")}
+		if feat.s3 != nil {
+			// Its s3store (and memorylocker) with the defaults of its flags; a
+			// -s3-endpoint makes it address the bucket path-style
+			// (cmd/tusd/cli/composer.go). Credentials and region from s3Env.
+			args = []string{"-host", "127.0.0.1", "-port", "0",
+				"-s3-bucket", feat.s3Bucket, "-s3-endpoint", feat.s3.endpoint, "-s3-object-prefix", tusdS3Prefix}
+		}
 		ready = tusdReady
 	default:
 		return nil, fmt.Errorf("unknown server %q", fl.name)
@@ -97,6 +145,7 @@ func startServer(ctx context.Context, fl flavor, tmpRoot string, feat features) 
 	defer logf.Close()
 	s.cmd = exec.Command(fl.bin, args...)
 	s.cmd.Dir = dir
+	s.cmd.Env = env // nil: the bench's own
 	s.cmd.Stdout = logf
 	s.cmd.Stderr = logf
 	if err := s.cmd.Start(); err != nil {
@@ -149,16 +198,30 @@ func (s *server) dataPath(id string) string {
 }
 
 // finalPath is where a finished upload ends up: uploadsets places it under
-// its final name, tusd leaves it where it was written.
+// its final name, tusd leaves it where it was written. On S3 it is the object's
+// file in versitygw's posix backend: uploadsets' placed object
+// files/bench/<name> (a set without destination is under
+// <uploads_default_dest><set>/), or the object tusd's s3store assembled,
+// <prefix><object id> (tusd's upload ID is <object id>+<multipart upload ID>).
 func (s *server) finalPath(id, name string) string {
 	if s.flavor == uploadsetsName {
 		if n, err := url.PathUnescape(name); err == nil {
 			name = n
 		}
+		if s.s3 != nil {
+			return s.s3.object(s.bucket, "files/bench/"+filepath.Base(name))
+		}
 		return filepath.Join(s.dir, "uploads", "bench", filepath.Base(name))
+	}
+	if s.s3 != nil {
+		obj, _, _ := strings.Cut(id, "+")
+		return s.s3.object(s.bucket, tusdS3Prefix+obj)
 	}
 	return s.dataPath(id)
 }
+
+// tusdS3Prefix is tusd's -s3-object-prefix in the S3 cases.
+const tusdS3Prefix = "tusd/"
 
 // stop sends SIGTERM, waits up to 10 s, then kills. It removes the files
 // over 1 MiB at once (the disk must hold the next case) and leaves the rest,
@@ -176,7 +239,12 @@ func (s *server) stop() error {
 			<-s.done
 		}
 	}
-	return filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
+	return removeLarge(s.dir)
+}
+
+// removeLarge removes the files over 1 MiB under dir (see server.stop).
+func removeLarge(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return nil
 		}
@@ -202,8 +270,11 @@ func (s *server) logTail() string {
 }
 
 // cpu is the server's user+system CPU time so far (/proc/PID/stat fields 14, 15).
-func (s *server) cpu() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
+func (s *server) cpu() (time.Duration, error) { return procCPU(s.pid) }
+
+// procCPU is a process's user+system CPU time so far, all its threads.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
