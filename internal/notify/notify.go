@@ -10,17 +10,14 @@ package notify
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
-	bolt "go.etcd.io/bbolt"
 )
 
 // The event types, as the app sees them in "type".
@@ -67,9 +64,10 @@ type Target struct {
 	MaxAge  time.Duration // retrying stops this long after Publish; 0 = 72h
 }
 
-// Outbox holds the events not yet delivered, on disk.
+// Outbox holds the events not yet delivered, durably: in a bbolt file (Open) or in
+// S3 (OpenS3).
 type Outbox struct {
-	db      *bolt.DB
+	q       queue
 	log     hclog.Logger
 	targets []*target
 	metrics *metrics
@@ -77,6 +75,10 @@ type Outbox struct {
 	// Tests replace these to run hours of retries in milliseconds.
 	now     func() time.Time
 	backoff func(failures int) time.Duration
+	// poll is the longest a delivery loop sleeps before looking at the queue again:
+	// long for a file only this process writes (Publish wakes the loop), short for
+	// a bucket other instances publish into.
+	poll time.Duration
 
 	stop    context.CancelFunc // Close stops Run with it
 	stopped context.Context
@@ -88,21 +90,31 @@ type Outbox struct {
 
 type target struct {
 	Target
-	bucket []byte
 	wh     *standardwebhooks.Webhook
 	client *http.Client
 	wake   chan struct{} // a new entry or a free slot: look at the outbox again
 
-	pending atomic.Int64
-
 	mu       sync.Mutex
-	inFlight map[uint64]bool // entry sequence numbers being attempted
+	inFlight map[string]bool // keys of the entries being attempted
 }
 
 // Open opens (or creates) the outbox at path; the server keeps it at
 // <data_dir>/notify.db. Entries of a target no longer configured stay in the file
 // untouched, with a warning, in case it comes back.
 func Open(path string, targets []Target, log hclog.Logger) (*Outbox, error) {
+	o, err := newOutbox(targets, log)
+	if err != nil {
+		return nil, err
+	}
+	if o.q, err = openBolt(path, o.targets, o.log); err != nil {
+		return nil, err
+	}
+	o.poll = idle
+	return o, nil
+}
+
+// newOutbox checks targets and makes an outbox of them, without its queue.
+func newOutbox(targets []Target, log hclog.Logger) (*Outbox, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
@@ -121,25 +133,7 @@ func Open(path string, targets []Target, log hclog.Logger) (*Outbox, error) {
 		seen[t.Name] = true
 		o.targets = append(o.targets, newTarget(t))
 	}
-	// The timeout turns a second server on the same data_dir into an error rather
-	// than a start that hangs on the file lock.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			err = errors.New("in use by another outbox (another uploadsets on this data_dir?)")
-		}
-		return nil, fmt.Errorf("notify: open outbox %s: %w", path, err)
-	}
-	o.db = db
-	// Group commit: publishes arriving while one commit is being fsynced share the
-	// next. bbolt's default waits 10ms to gather a batch, which every lone publish
-	// would pay; 1ms still gathers what arrives during a commit, which is what counts.
-	db.MaxBatchDelay = time.Millisecond
-	if err := o.prepare(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("notify: outbox %s: %w", path, err)
-	}
-	o.metrics = newMetrics(o.targets)
+	o.metrics = newMetrics(o)
 	return o, nil
 }
 
@@ -156,7 +150,6 @@ func newTarget(t Target) *target {
 	transport.MaxIdleConnsPerHost = maxInFlight
 	return &target{
 		Target: t,
-		bucket: []byte(t.Name),
 		wh:     wh,
 		client: &http.Client{
 			Timeout:   t.Timeout,
@@ -166,7 +159,7 @@ func newTarget(t Target) *target {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		wake:     make(chan struct{}, 1),
-		inFlight: map[uint64]bool{},
+		inFlight: map[string]bool{},
 	}
 }
 
@@ -190,9 +183,10 @@ type payload struct {
 	Data      Data   `json:"data"`
 }
 
-// Publish stores ev for every target that wants it and returns once it is fsynced, so
-// an event published before the client hears of the outcome survives a crash right
-// after. Concurrent calls share commits. Delivery happens later, in Run.
+// Publish stores ev for every target that wants it and returns once it is durable
+// (fsynced, or written to S3), so an event published before the client hears of the
+// outcome survives a crash right after. Concurrent calls share commits of the bbolt
+// file. Delivery happens later, in Run.
 func (o *Outbox) Publish(ev Event) error {
 	if !slices.Contains(EventTypes, ev.Type) {
 		return fmt.Errorf("notify: unknown event type %q", ev.Type)
@@ -215,32 +209,13 @@ func (o *Outbox) Publish(ev Event) error {
 		return fmt.Errorf("notify: %w", err)
 	}
 	e := entry{ID: webhookID(ev), Type: ev.Type, Set: ev.Data.Set, Upload: ev.Data.ID, Created: now, Next: now, Body: body}
-	val, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("notify: %w", err)
-	}
-	// Counted before the commit, so that a delivery finishing first never takes the
-	// gauge below zero.
-	for _, t := range to {
-		t.pending.Add(1)
-	}
-	err = o.db.Batch(func(tx *bolt.Tx) error {
-		for _, t := range to {
-			if err := add(tx, t.bucket, val, now); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	for _, t := range to {
-		if err != nil {
-			t.pending.Add(-1)
-		} else {
-			t.poke()
-		}
-	}
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	if err := o.q.add(ctx, to, e); err != nil {
 		return fmt.Errorf("notify: write outbox: %w", err)
+	}
+	for _, t := range to {
+		t.poke()
 	}
 	return nil
 }
@@ -249,19 +224,20 @@ func (o *Outbox) Publish(ev Event) error {
 func (o *Outbox) Pending(target string) int {
 	for _, t := range o.targets {
 		if t.Name == target {
-			return int(t.pending.Load())
+			return o.q.pending(t)
 		}
 	}
 	return 0
 }
 
-// Close stops Run, waits for it to return and closes the file. Attempts cut short are
-// not counted: those events are sent again after the next Open.
+// Close stops Run, waits for it to return and closes the queue. Attempts cut short are
+// not counted: those events are sent again after the next Open (or, in S3, by
+// whichever instance looks first).
 func (o *Outbox) Close() error {
 	o.mu.Lock()
 	o.closed = true
 	o.mu.Unlock()
 	o.stop()
 	o.runs.Wait()
-	return o.db.Close()
+	return o.q.close()
 }
