@@ -1,10 +1,84 @@
 // Package notify tells apps what happened to uploads: signed POSTs following Standard
 // Webhooks v1, delivered at least once from a durable outbox.
 //
-// Publish writes the event into a bbolt file and returns once it is on disk; Run sends
-// it, retrying with backoff until the target's MaxAge. A slow or dead receiver delays
-// nothing but its own deliveries, and costs disk, not memory: entries wait in the file,
-// and at most a few per target are read and in flight at once.
+// Publish writes the event into the outbox and returns once it is durable; Run sends
+// it, retrying with backoff (jittered, capped at 5 minutes) until the target's
+// MaxAge, then drops it with an error log line and a metric. Every attempt of an
+// event sends the same webhook-id (derived from the event) and the same body (kept
+// in the outbox), signed at the attempt's own time. A slow or dead receiver delays
+// nothing but its own deliveries, and costs storage, not memory: entries wait in the
+// outbox, and at most maxInFlight per target are read and in flight at once.
+//
+// # Two outboxes
+//
+// Open keeps the outbox in a bbolt file (<data_dir>/notify.db) for a server alone on
+// its data_dir: Publish returns once the transaction is fsynced (concurrent
+// publishes share commits), and the file's lock refuses a second server.
+//
+// OpenS3 keeps it in a bucket shared by every instance, for a data_dir on S3. One
+// object per event and target, named by its next attempt:
+//
+//	<prefix><target>/<next attempt, 20060102T150405.000000000Z in UTC>_<webhook-id>.json
+//
+// holding the entry as JSON (id, type, set, upload, created, body, attempts, next,
+// last_error) and, while an instance attempts it, that instance's claim (claimed_by,
+// claimed_until). Publish writes every target's object (If-None-Match "*") before it
+// returns, so that an event survives the instance that published it, however it
+// dies. Nothing of the outbox is in Redis, nor in an instance's memory that another
+// needs.
+//
+// Each instance's loop lists a target's keys every second (at once after a Publish
+// of its own, or when a slot frees), a page of 100 at a time: S3 lists in key order,
+// which is the order entries fall due, so a look stops at the first key not yet due
+// however many wait. Putting the schedule in the key rather than in the object alone
+// is what keeps that cheap: objects are read only to be attempted. Its price is that
+// a retry is a new key (below), and that publishing the same event again later is a
+// second object rather than a no-op (again at the same instant, it is the same key):
+// delivered again under the same webhook-id, as from the bbolt file.
+//
+// # Claims
+//
+// Before an attempt, an instance reads the object and rewrites it with its claim
+// (its name and claimed_until = now + the target's timeout + 30s) on condition that
+// it is the version read (If-Match); a 412 means another instance claimed it first,
+// and it is skipped. A claim that is still running is skipped by the others (seen
+// once, remembered by version, not read again until it runs out). After the
+// attempt, the claimant
+//   - on success, or a failure past MaxAge, deletes the object, If-Match its claim;
+//   - on a failure, writes the entry with attempts+1, the next attempt and the error,
+//     unclaimed, under the key of its next attempt (If-None-Match "*"), then deletes
+//     the claimed object, If-Match its claim;
+//   - when cut short by Close, rewrites the object unclaimed (If-Match), for any
+//     instance to take at once.
+//
+// A 412 on one of those deletes means the claim ran out and another instance took
+// the entry over: the outcome is left to that instance (NotifyClaimLost), and a new
+// object written for the retry is removed again.
+//
+// Delivery is at least once, never exactly once: the app deduplicates by webhook-id.
+// In a calm run no event is sent twice (the tests observe none), but these send one
+// again:
+//   - an instance that dies, or is cut off from S3, between the app's answer and the
+//     delete: the claim runs out and another instance sends the event again;
+//   - an instance that dies between writing a retry's object and deleting the claimed
+//     one leaves both: each is sent;
+//   - an attempt that outlasts its claim (the app answering near the timeout while
+//     the outcome cannot be written for 30s, or clocks of the instances more than
+//     about 30s apart): another instance may attempt it at the same time;
+//   - publishing the same event again (a placement retried after a crash).
+//
+// An instance that dies mid-attempt delays its events by the claim's length at most.
+//
+// The prefix must be the outbox's alone (the server's is <data_dir>/.notify/): every
+// folder under it is taken for a target's. The store must honour If-None-Match "*"
+// and If-Match on PutObject and If-Match on DeleteObject, as AWS S3 and versitygw
+// do (412 when the object is not as named): the conditions are what keeps instances
+// apart. No event is lost on a store that ignores them; more are sent twice.
+//
+// Pending is exact for the bbolt file. For S3 it is what this instance last counted
+// (every look while a page or less waits; otherwise all keys, a thousand a listing,
+// every 30 seconds) plus what it published and removed since: other instances'
+// deliveries show up at the next count.
 package notify
 
 import (
