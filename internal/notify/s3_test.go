@@ -7,6 +7,7 @@ package notify
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -374,6 +375,94 @@ func TestS3ClaimOfADeadInstanceRunsOut(t *testing.T) {
 	clk.Advance(time.Nanosecond) // claimed_until itself is past the claim
 	waitFor(t, "the delivery", func() bool { return len(rc.requests()) == 1 && b.empty(t) })
 	verifyWithLibrary(t, rc.requests()[0], false)
+}
+
+// An instance whose claim ran out while it attempted leaves the outcome to the
+// instance that took the entry over.
+func TestS3ClaimLost(t *testing.T) {
+	b := newBucket(t)
+	clk := newClock()
+	target := Target{Name: "app", URL: "http://127.0.0.1:1/", Key: specKey(t), Timeout: time.Second}
+	slow, other := b.instance(t, nil, target), b.instance(t, nil, target)
+	slow.now, other.now = clk.Now, clk.Now
+	for _, id := range []string{"u1", "u2"} {
+		if err := slow.Publish(placed("photos", id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mine, _, err := slow.q.due(t.Context(), slow.targets[0], clk.Now(), 2)
+	if err != nil || len(mine) != 2 {
+		t.Fatalf("claiming: %v, %d items", err, len(mine))
+	}
+	if got, _, err := other.q.due(t.Context(), other.targets[0], clk.Now(), 2); err != nil || len(got) != 0 {
+		t.Fatalf("the other instance claimed %d entries held by the first (%v)", len(got), err)
+	}
+	clk.Advance(time.Second + claimMargin)
+	theirs, _, err := other.q.due(t.Context(), other.targets[0], clk.Now(), 2)
+	if err != nil || len(theirs) != 2 {
+		t.Fatalf("claims that ran out: %v, %d taken over", err, len(theirs))
+	}
+
+	// The slow instance's outcomes, too late: neither a delete nor a move.
+	if err := slow.q.done(t.Context(), slow.targets[0], mine[0]); !errors.Is(err, errClaimLost) {
+		t.Errorf("done after the claim was lost: %v", err)
+	}
+	e := mine[1].entry
+	e.Attempts, e.Next, e.LastError = 1, clk.Now().Add(time.Hour), "answered 500"
+	if err := slow.q.reschedule(t.Context(), slow.targets[0], mine[1], e); !errors.Is(err, errClaimLost) {
+		t.Errorf("reschedule after the claim was lost: %v", err)
+	}
+	objs := b.objects(t)
+	if len(objs) != 2 {
+		t.Errorf("%d objects after the lost claims, want the 2 the other instance holds: %v", len(objs), slices.Collect(maps.Keys(objs)))
+	}
+	for key, e := range objs {
+		if e.ClaimedBy != other.q.(*s3Queue).instance || e.Attempts != 0 {
+			t.Errorf("%s: claimed by %q, %d attempts", key, e.ClaimedBy, e.Attempts)
+		}
+	}
+	for _, it := range theirs {
+		if err := other.q.done(t.Context(), other.targets[0], it); err != nil {
+			t.Errorf("done by the instance holding the claim: %v", err)
+		}
+	}
+	if !b.empty(t) {
+		t.Errorf("left: %v", b.objects(t))
+	}
+}
+
+// An attempt cut short by Close gives its entry back at once: another instance
+// sends it without waiting for the claim to run out (an hour here).
+func TestS3CloseReleasesClaims(t *testing.T) {
+	b := newBucket(t)
+	var calls atomic.Int32
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			<-r.Context().Done() // the first instance's attempt, until it is closed
+		}
+	})
+	target := Target{Name: "app", URL: rc.URL, Key: specKey(t), Timeout: time.Hour}
+	first, err := OpenS3(b.srv.Client(), b.name, b.prefix, []Target{target}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Publish(placed("photos", "u1")); err != nil {
+		t.Fatal(err)
+	}
+	stop := run(first)
+	waitFor(t, "the first attempt", func() bool { return len(rc.requests()) == 1 })
+	stop()
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for key, e := range b.objects(t) {
+		if e.ClaimedBy != "" || e.Attempts != 0 {
+			t.Errorf("%s after Close: claimed by %q, %d attempts", key, e.ClaimedBy, e.Attempts)
+		}
+	}
+	other := b.instance(t, nil, target)
+	defer run(other)()
+	waitFor(t, "the delivery by the other instance", func() bool { return len(rc.requests()) == 2 && b.empty(t) })
 }
 
 // Of instances claiming the same entries at the same moment, exactly one gets each.

@@ -412,7 +412,11 @@ func (q *s3Queue) claim(ctx context.Context, t *target, st *s3Target, key string
 		return item{}, false, nil
 	}
 	e.ClaimedBy, e.ClaimedUntil = q.instance, now.Add(t.Timeout+claimMargin)
-	etag, err = q.put(ctx, key, e, etag)
+	// Not cut short by Close: a claim that may or may not have been written could
+	// not be given back, and would hold the entry until it ran out.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	etag, err = q.put(wctx, key, e, etag)
 	switch {
 	case isConflict(err) || isNotFound(err):
 		return item{}, false, nil // another instance claimed it, or finished it, first
