@@ -135,8 +135,8 @@ func (t *target) inFlightCount() int {
 func (o *Outbox) attempt(ctx context.Context, t *target, it item) {
 	defer t.release(it.key)
 	err := o.post(ctx, t, it.entry, o.now())
-	// Recorded whatever happens to ctx: Close does not wait for a store's answer to
-	// be thrown away.
+	// The outcome is recorded even if ctx ends now: an answer the app gave is not
+	// thrown away, to be sent again.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
 	log := o.log.With("notify", t.Name, "webhook_id", it.ID, "type", it.Type, "set", it.Set, "upload", it.Upload)

@@ -569,6 +569,32 @@ func TestS3PublishedTwice(t *testing.T) {
 	}
 }
 
+// A Publish writes one object per target that wants the event, in the target's folder.
+func TestS3Filters(t *testing.T) {
+	b := newBucket(t)
+	o := b.instance(t, nil,
+		Target{Name: "photos", URL: "http://127.0.0.1:1/", Key: specKey(t), Sets: []string{"photos"}},
+		Target{Name: "all", URL: "http://127.0.0.1:1/", Key: specKey(t)},
+	)
+	for _, ev := range []Event{placed("photos", "p1"), {Type: Rejected, Data: Data{ID: "d1", Set: "docs", Reason: "not a PDF"}}} {
+		if err := o.Publish(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	folders := map[string]int{}
+	for key := range b.objects(t) {
+		folders[strings.SplitN(key, "/", 2)[0]]++
+	}
+	if folders["photos"] != 1 || folders["all"] != 2 || len(folders) != 2 {
+		t.Errorf("objects per folder: %v", folders)
+	}
+	for name, want := range map[string]int{"photos": 1, "all": 2, "unknown": 0} {
+		if got := o.Pending(name); got != want {
+			t.Errorf("Pending(%q) = %d, want %d", name, got, want)
+		}
+	}
+}
+
 func TestOpenS3(t *testing.T) {
 	b := newBucket(t)
 	var lg logs
