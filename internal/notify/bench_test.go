@@ -22,7 +22,7 @@ func cpuTime(b *testing.B) time.Duration {
 }
 
 func lastTx(o *Outbox) (id int) {
-	o.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+	boltDB(o).View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
 	return id
 }
 

@@ -9,15 +9,44 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-// crashEnv makes the test binary a publisher that is killed mid-stream.
-const crashEnv = "NOTIFY_TEST_CRASH_DB"
+// crashEnv makes the test binary a publisher into a bbolt file that is killed
+// mid-stream; crashS3Env one into a bucket, described by a crashS3 in JSON.
+const (
+	crashEnv   = "NOTIFY_TEST_CRASH_DB"
+	crashS3Env = "NOTIFY_TEST_CRASH_S3"
+)
 
-// TestMain lets TestKill9 run this binary as a process it can SIGKILL.
+// crashS3 is where the S3 publisher publishes.
+type crashS3 struct {
+	Endpoint, Region, AccessKey, SecretKey, Bucket, Prefix string
+}
+
+// crashTarget is the target of both publishers.
+var crashTarget = Target{Name: "app", URL: "http://127.0.0.1:1/", Key: []byte("0123456789abcdef01234567")}
+
+// TestMain lets TestKill9 and TestS3Kill9 run this binary as a process they can SIGKILL.
 func TestMain(m *testing.M) {
 	if path := os.Getenv(crashEnv); path != "" {
-		publishForever(path)
+		publishForever(Open(path, []Target{crashTarget}, nil))
+		return
+	}
+	if env := os.Getenv(crashS3Env); env != "" {
+		var c crashS3
+		if err := json.Unmarshal([]byte(env), &c); err != nil {
+			fmt.Println(err)
+			os.Exit(2)
+		}
+		client := s3.New(s3.Options{
+			Region: c.Region, BaseEndpoint: aws.String(c.Endpoint), UsePathStyle: true,
+			Credentials: credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, ""),
+		})
+		publishForever(OpenS3(client, c.Bucket, c.Prefix, []Target{crashTarget}, nil))
 		return
 	}
 	os.Exit(m.Run())
@@ -27,8 +56,7 @@ func TestMain(m *testing.M) {
 // once Publish has returned for it, until it is killed. It stops at 1000, which the
 // test's kill comes well before, so that the outbox left is small enough to deliver
 // quickly on a busy machine.
-func publishForever(path string) {
-	o, err := Open(path, []Target{{Name: "app", URL: "http://127.0.0.1:1/", Key: []byte("0123456789abcdef01234567")}}, nil)
+func publishForever(o *Outbox, err error) {
 	if err != nil {
 		fmt.Println(err)
 		os.Exit(2)
@@ -45,11 +73,13 @@ func publishForever(path string) {
 	}
 }
 
-// Every event Publish returned for before a kill -9 is delivered after the restart.
-func TestKill9(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "notify.db")
+// killPublisher runs this binary as a publisher with env, kills it with SIGKILL once
+// it has published more than atLeast events, and returns the number of the last one
+// Publish returned for.
+func killPublisher(t *testing.T, env string, atLeast int) int {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashEnv+"="+path)
+	cmd.Env = append(os.Environ(), env)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +89,7 @@ func TestKill9(t *testing.T) {
 	}
 	published := -1
 	lines := bufio.NewScanner(out)
-	for published < 200 && lines.Scan() {
+	for published < atLeast && lines.Scan() {
 		n, err := strconv.Atoi(lines.Text())
 		if err != nil {
 			t.Fatalf("publisher: %s", lines.Text())
@@ -70,12 +100,19 @@ func TestKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	if published < 200 {
+	if published < atLeast {
 		t.Fatalf("the publisher stopped after %d events", published+1)
 	}
+	return published
+}
+
+// Every event Publish returned for before a kill -9 is delivered after the restart.
+func TestKill9(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notify.db")
+	published := killPublisher(t, crashEnv+"="+path, 200)
 
 	rc := newReceiver(t, ok)
-	o := open(t, path, nil, Target{Name: "app", URL: rc.URL, Key: []byte("0123456789abcdef01234567")})
+	o := open(t, path, nil, Target{Name: "app", URL: rc.URL, Key: crashTarget.Key})
 	if got := o.Pending("app"); got <= published {
 		t.Fatalf("%d events in the outbox after the kill, want at least %d", got, published+1)
 	}

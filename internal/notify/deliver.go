@@ -18,9 +18,18 @@ const (
 	// many deliveries to a quick one share a commit of the outbox.
 	maxInFlight = 16
 	maxBackoff  = 5 * time.Minute
-	// idle is how long a loop with nothing due sleeps before looking again anyway;
-	// Publish and finished attempts wake it sooner.
+	// idle is how long a loop over the bbolt file with nothing due sleeps before
+	// looking again anyway; Publish and finished attempts wake it sooner.
 	idle = time.Minute
+	// maxErrorWait is the longest a loop waits after failing to read its queue: the
+	// wait doubles from Outbox.poll with every failure in a row, so that a store
+	// that is down is neither hammered nor logged about every second.
+	maxErrorWait = 30 * time.Second
+	// publishTimeout bounds a Publish's writes (S3 requests and their retries).
+	publishTimeout = 30 * time.Second
+	// writeTimeout bounds the recording of an attempt's outcome. It is not cut short
+	// by Close: an answer the app gave is recorded, not sent again.
+	writeTimeout = 20 * time.Second
 )
 
 // backoff is the wait after the given number of failed attempts: 1s, 2s, 4s... up to
@@ -64,19 +73,25 @@ func (o *Outbox) deliver(ctx context.Context, t *target) {
 	defer attempts.Wait()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	failures := 0
 	for {
-		wait := idle
+		wait := o.poll
 		if free := maxInFlight - t.inFlightCount(); free > 0 {
 			now := o.now()
-			items, next, err := o.due(t, now, free)
+			items, next, err := o.q.due(ctx, t, now, free)
 			switch {
-			case err != nil:
+			case err != nil && ctx.Err() == nil:
 				o.log.Error("NotifyOutboxError", "notify", t.Name, "error", err)
-			case !next.IsZero():
-				wait = next.Sub(now)
+				failures++
+				wait = max(o.poll, min(o.poll<<min(failures, 10), maxErrorWait))
+			case err == nil:
+				failures = 0
+				if !next.IsZero() {
+					wait = min(next.Sub(now), o.poll)
+				}
 			}
 			for _, it := range items {
-				t.take(it.seq)
+				t.take(it.key)
 				attempts.Go(func() { o.attempt(ctx, t, it) })
 			}
 		}
@@ -90,23 +105,23 @@ func (o *Outbox) deliver(ctx context.Context, t *target) {
 	}
 }
 
-func (t *target) take(seq uint64) {
+func (t *target) take(key string) {
 	t.mu.Lock()
-	t.inFlight[seq] = true
+	t.inFlight[key] = true
 	t.mu.Unlock()
 }
 
-func (t *target) release(seq uint64) {
+func (t *target) release(key string) {
 	t.mu.Lock()
-	delete(t.inFlight, seq)
+	delete(t.inFlight, key)
 	t.mu.Unlock()
 	t.poke() // a slot is free
 }
 
-func (t *target) busy(seq uint64) bool {
+func (t *target) busy(key string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.inFlight[seq]
+	return t.inFlight[key]
 }
 
 func (t *target) inFlightCount() int {
@@ -116,40 +131,53 @@ func (t *target) inFlightCount() int {
 }
 
 // attempt sends one entry once and records the outcome. The entry stays in flight
-// until the outcome is on disk, so that the loop never picks up its old schedule.
+// until the outcome is stored, so that the loop never picks up its old schedule.
 func (o *Outbox) attempt(ctx context.Context, t *target, it item) {
-	defer t.release(it.seq)
+	defer t.release(it.key)
 	err := o.post(ctx, t, it.entry, o.now())
-	if ctx.Err() != nil {
-		return // shutting down: not the receiver's failure; sent again after the next Open
+	// The outcome is recorded even if ctx ends now: an answer the app gave is not
+	// thrown away, to be sent again.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	log := o.log.With("notify", t.Name, "webhook_id", it.ID, "type", it.Type, "set", it.Set, "upload", it.Upload)
+	if err != nil && ctx.Err() != nil {
+		// Shutting down: not the receiver's failure. Sent again after the next
+		// Open, or by another instance, which release lets take it at once.
+		if rerr := o.q.release(wctx, t, it); rerr != nil {
+			log.Warn("NotifyOutboxError", "error", rerr, "why", "an attempt cut short by shutdown holds its entry until its claim runs out")
+		}
+		return
 	}
 	now := o.now()
-	log := o.log.With("notify", t.Name, "webhook_id", it.ID, "type", it.Type, "set", it.Set, "upload", it.Upload)
-	old := it.Next
-	it.Attempts++
-	deadline := it.Created.Add(t.MaxAge)
+	e := it.entry
+	e.Attempts++
+	deadline := e.Created.Add(t.MaxAge)
 	var result string
 	var werr error
 	switch {
 	case err == nil:
 		result = "delivered"
-		werr = o.done(t, it)
+		werr = o.q.done(wctx, t, it)
 	case !now.Before(deadline):
 		result = "dropped"
-		werr = o.done(t, it)
+		werr = o.q.done(wctx, t, it)
 	default:
 		result = "retried"
 		// The last attempt is made at the deadline rather than skipped.
-		it.Next = now.Add(o.backoff(it.Attempts))
-		if it.Next.After(deadline) {
-			it.Next = deadline
+		e.Next = now.Add(o.backoff(e.Attempts))
+		if e.Next.After(deadline) {
+			e.Next = deadline
 		}
-		it.LastError = err.Error()
-		werr = o.reschedule(t, it, old)
+		e.LastError = err.Error()
+		werr = o.q.reschedule(wctx, t, it, e)
 	}
-	if werr != nil {
-		// Nothing changed on disk, so the entry is due again at once: pausing keeps a
-		// failing disk from turning into a flood of repeated deliveries.
+	switch {
+	case errors.Is(werr, errClaimLost):
+		// The attempt was made, so it counts; what follows is the other instance's.
+		log.Warn("NotifyClaimLost", "result", result, "why", "another instance took the entry over after this one's claim ran out; it attempts it again")
+	case werr != nil:
+		// Nothing changed in the store, so the entry is due again at once: pausing
+		// keeps a failing store from turning into a flood of repeated deliveries.
 		log.Error("NotifyOutboxError", "error", werr)
 		select {
 		case <-ctx.Done():
@@ -160,13 +188,11 @@ func (o *Outbox) attempt(ctx context.Context, t *target, it item) {
 	o.metrics.deliveries.WithLabelValues(t.Name, result).Inc()
 	switch result {
 	case "delivered":
-		t.pending.Add(-1)
-		log.Debug("NotifyDelivered", "attempts", it.Attempts)
+		log.Debug("NotifyDelivered", "attempts", e.Attempts)
 	case "dropped":
-		t.pending.Add(-1)
-		log.Error("NotifyDropped", "attempts", it.Attempts, "age", now.Sub(it.Created).Round(time.Second), "max_age", t.MaxAge, "last_error", err.Error())
+		log.Error("NotifyDropped", "attempts", e.Attempts, "age", now.Sub(e.Created).Round(time.Second), "max_age", t.MaxAge, "last_error", err.Error())
 	default:
-		log.Warn("NotifyFailed", "attempts", it.Attempts, "error", err.Error(), "retry_in", it.Next.Sub(now).Round(time.Millisecond))
+		log.Warn("NotifyFailed", "attempts", e.Attempts, "error", err.Error(), "retry_in", e.Next.Sub(now).Round(time.Millisecond))
 	}
 }
 

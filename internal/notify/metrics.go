@@ -5,10 +5,10 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	deliveries *prometheus.CounterVec
 	pending    *prometheus.Desc
-	targets    []*target
+	outbox     *Outbox
 }
 
-func newMetrics(targets []*target) *metrics {
+func newMetrics(o *Outbox) *metrics {
 	m := &metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "uploadsets_notify_deliveries_total",
@@ -16,11 +16,11 @@ func newMetrics(targets []*target) *metrics {
 		}, []string{"notify", "result"}),
 		pending: prometheus.NewDesc("uploadsets_notify_pending",
 			"Events in the outbox not yet delivered to an app.", []string{"notify"}, nil),
-		targets: targets,
+		outbox: o,
 	}
 	// Present from the start, so that an alert on rate(...{result="dropped"}) has a
 	// series to work on before the first drop.
-	for _, t := range targets {
+	for _, t := range o.targets {
 		for _, r := range []string{"delivered", "retried", "dropped"} {
 			m.deliveries.WithLabelValues(t.Name, r)
 		}
@@ -36,8 +36,8 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 // Collect reads the pending counts when scraped rather than keeping a gauge in step.
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.deliveries.Collect(ch)
-	for _, t := range m.targets {
-		ch <- prometheus.MustNewConstMetric(m.pending, prometheus.GaugeValue, float64(t.pending.Load()), t.Name)
+	for _, t := range m.outbox.targets {
+		ch <- prometheus.MustNewConstMetric(m.pending, prometheus.GaugeValue, float64(m.outbox.q.pending(t)), t.Name)
 	}
 }
 

@@ -140,6 +140,9 @@ func open(t testing.TB, path string, log hclog.Logger, targets ...Target) *Outbo
 	return o
 }
 
+// boltDB is the file of an outbox made by Open.
+func boltDB(o *Outbox) *bolt.DB { return o.q.(*boltQueue).db }
+
 // run starts delivery; the returned stop waits until Run has returned.
 func run(o *Outbox) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -319,7 +322,7 @@ func TestNoMatchingTargetWritesNothing(t *testing.T) {
 	o := open(t, filepath.Join(t.TempDir(), "notify.db"), nil,
 		Target{Name: "photos", URL: "http://127.0.0.1:1/", Key: specKey(t), Sets: []string{"photos"}})
 	lastTx := func() (id int) {
-		o.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+		boltDB(o).View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
 		return id
 	}
 	before := lastTx()
@@ -372,7 +375,7 @@ uploadsets_notify_pending{notify="app"} 0
 func entries(t *testing.T, o *Outbox, target string) []entry {
 	t.Helper()
 	var out []entry
-	err := o.db.View(func(tx *bolt.Tx) error {
+	err := boltDB(o).View(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte(target)).Bucket(entriesBucket).ForEach(func(_, v []byte) error {
 			var e entry
 			if err := json.Unmarshal(v, &e); err != nil {

@@ -1,19 +1,31 @@
 package notify
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	bolt "go.etcd.io/bbolt"
 )
 
+// boltQueue is the outbox of one server: a bbolt file under data_dir.
+//
 // The file holds one bucket per target, named after it, with two buckets inside:
 // entries (sequence number → entry) and due, an index of the same entries ordered by
 // their next attempt (next attempt in Unix nanoseconds, then sequence number → nothing).
 // The index is what keeps a scan short however many entries wait: the delivery loop
 // reads from its start and stops at the first entry not yet due.
+type boltQueue struct {
+	db      *bolt.DB
+	counts  map[*target]*atomic.Int64 // entries per target, counted at open and kept in step
+	buckets map[*target][]byte        // the bucket of each target, named after it
+}
+
 var (
 	entriesBucket = []byte("entries")
 	dueBucket     = []byte("due")
@@ -33,13 +45,10 @@ type entry struct {
 	LastError string    `json:"last_error,omitempty"`
 }
 
-// item is an entry read for an attempt, with its place in the file.
-type item struct {
-	seq uint64
-	entry
-}
-
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// seqOf is the sequence number of an item of this queue: its key is seqKey's.
+func seqOf(it item) uint64 { return binary.BigEndian.Uint64([]byte(it.key)) }
 
 func dueKey(at time.Time, seq uint64) []byte {
 	// Clamped so that a clock before 1970 cannot sort an entry last.
@@ -53,13 +62,42 @@ func parseDueKey(k []byte) (time.Time, uint64, bool) {
 	return time.Unix(0, int64(binary.BigEndian.Uint64(k))), binary.BigEndian.Uint64(k[8:]), true
 }
 
+// openBolt opens (or creates) the file at path for targets.
+func openBolt(path string, targets []*target, log hclog.Logger) (*boltQueue, error) {
+	// The timeout turns a second server on the same data_dir into an error rather
+	// than a start that hangs on the file lock.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			err = errors.New("in use by another outbox (another uploadsets on this data_dir?)")
+		}
+		return nil, fmt.Errorf("notify: open outbox %s: %w", path, err)
+	}
+	// Group commit: publishes arriving while one commit is being fsynced share the
+	// next. bbolt's default waits 10ms to gather a batch, which every lone publish
+	// would pay; 1ms still gathers what arrives during a commit, which is what counts.
+	db.MaxBatchDelay = time.Millisecond
+	q := &boltQueue{db: db, counts: map[*target]*atomic.Int64{}, buckets: map[*target][]byte{}}
+	for _, t := range targets {
+		q.counts[t] = new(atomic.Int64)
+		q.buckets[t] = []byte(t.Name)
+	}
+	if err := q.prepare(targets, log); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("notify: outbox %s: %w", path, err)
+	}
+	return q, nil
+}
+
 // prepare creates the buckets of the configured targets and counts what they hold.
-func (o *Outbox) prepare() error {
-	return o.db.Update(func(tx *bolt.Tx) error {
+// Entries of a target no longer configured stay in the file untouched, with a
+// warning, in case it comes back.
+func (q *boltQueue) prepare(targets []*target, log hclog.Logger) error {
+	return q.db.Update(func(tx *bolt.Tx) error {
 		configured := map[string]bool{}
-		for _, t := range o.targets {
+		for _, t := range targets {
 			configured[t.Name] = true
-			b, err := tx.CreateBucketIfNotExists(t.bucket)
+			b, err := tx.CreateBucketIfNotExists(q.buckets[t])
 			if err != nil {
 				return err
 			}
@@ -70,7 +108,7 @@ func (o *Outbox) prepare() error {
 			if _, err := b.CreateBucketIfNotExists(dueBucket); err != nil {
 				return err
 			}
-			t.pending.Store(int64(entries.Stats().KeyN))
+			q.counts[t].Store(int64(entries.Stats().KeyN))
 		}
 		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
 			if configured[string(name)] {
@@ -78,7 +116,7 @@ func (o *Outbox) prepare() error {
 			}
 			if entries := b.Bucket(entriesBucket); entries != nil {
 				if n := entries.Stats().KeyN; n > 0 {
-					o.log.Warn("NotifyOrphaned", "notify", string(name), "pending", n, "why", "no notify block of this name in the config; its events wait in the outbox until one is back")
+					log.Warn("NotifyOrphaned", "notify", string(name), "pending", n, "why", "no notify block of this name in the config; its events wait in the outbox until one is back")
 				}
 			}
 			return nil
@@ -86,33 +124,55 @@ func (o *Outbox) prepare() error {
 	})
 }
 
-// add stores a new entry, due now, for the target of bucket.
-func add(tx *bolt.Tx, bucket, val []byte, now time.Time) error {
-	b := tx.Bucket(bucket)
-	entries := b.Bucket(entriesBucket)
-	seq, err := entries.NextSequence()
+// add stores e, due at e.Next, for every target of to in one transaction, which
+// returns once fsynced. Concurrent calls share commits.
+func (q *boltQueue) add(_ context.Context, to []*target, e entry) error {
+	val, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	if err := entries.Put(seqKey(seq), val); err != nil {
-		return err
+	// Counted before the commit, so that a delivery finishing first never takes the
+	// gauge below zero.
+	for _, t := range to {
+		q.counts[t].Add(1)
 	}
-	return b.Bucket(dueBucket).Put(dueKey(now, seq), nil)
+	err = q.db.Batch(func(tx *bolt.Tx) error {
+		for _, t := range to {
+			b := tx.Bucket(q.buckets[t])
+			entries := b.Bucket(entriesBucket)
+			seq, err := entries.NextSequence()
+			if err != nil {
+				return err
+			}
+			if err := entries.Put(seqKey(seq), val); err != nil {
+				return err
+			}
+			if err := b.Bucket(dueBucket).Put(dueKey(e.Next, seq), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for _, t := range to {
+			q.counts[t].Add(-1)
+		}
+	}
+	return err
 }
 
 // due reads up to n entries of t whose next attempt is not after now, skipping those
-// in flight. When it stops early it also returns when to look again: the next attempt
-// of the first entry not yet due, or zero when nothing waits.
-func (o *Outbox) due(t *target, now time.Time, n int) ([]item, time.Time, error) {
+// in flight: in one process, being in flight is all the holding an entry needs.
+func (q *boltQueue) due(_ context.Context, t *target, now time.Time, n int) ([]item, time.Time, error) {
 	var out []item
 	var next time.Time
-	err := o.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(t.bucket)
+	err := q.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(q.buckets[t])
 		entries := b.Bucket(entriesBucket)
 		c := b.Bucket(dueBucket).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			at, seq, ok := parseDueKey(k)
-			if !ok || t.busy(seq) {
+			if !ok || t.busy(string(seqKey(seq))) {
 				continue
 			}
 			if at.After(now) {
@@ -123,7 +183,7 @@ func (o *Outbox) due(t *target, now time.Time, n int) ([]item, time.Time, error)
 				next = now
 				return nil
 			}
-			it := item{seq: seq}
+			it := item{key: string(seqKey(seq))}
 			if err := json.Unmarshal(entries.Get(seqKey(seq)), &it.entry); err != nil {
 				// Written by Publish in the same transaction as its index key, so
 				// this is a damaged file: reading on would loop on it.
@@ -137,32 +197,45 @@ func (o *Outbox) due(t *target, now time.Time, n int) ([]item, time.Time, error)
 }
 
 // done removes a delivered or dropped entry.
-func (o *Outbox) done(t *target, it item) error {
-	return o.db.Batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(t.bucket)
-		if err := b.Bucket(dueBucket).Delete(dueKey(it.Next, it.seq)); err != nil {
+func (q *boltQueue) done(_ context.Context, t *target, it item) error {
+	seq := seqOf(it)
+	err := q.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(q.buckets[t])
+		if err := b.Bucket(dueBucket).Delete(dueKey(it.Next, seq)); err != nil {
 			return err
 		}
-		return b.Bucket(entriesBucket).Delete(seqKey(it.seq))
+		return b.Bucket(entriesBucket).Delete(seqKey(seq))
 	})
+	if err == nil {
+		q.counts[t].Add(-1)
+	}
+	return err
 }
 
-// reschedule records a failed attempt: it.entry holds the new count, next attempt and
-// error; old is the next attempt it was read with.
-func (o *Outbox) reschedule(t *target, it item, old time.Time) error {
-	val, err := json.Marshal(it.entry)
+// reschedule records a failed attempt: e holds the new count, next attempt and
+// error; it.Next is the next attempt it was read with.
+func (q *boltQueue) reschedule(_ context.Context, t *target, it item, e entry) error {
+	val, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	return o.db.Batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(t.bucket)
+	seq := seqOf(it)
+	return q.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(q.buckets[t])
 		due := b.Bucket(dueBucket)
-		if err := due.Delete(dueKey(old, it.seq)); err != nil {
+		if err := due.Delete(dueKey(it.Next, seq)); err != nil {
 			return err
 		}
-		if err := b.Bucket(entriesBucket).Put(seqKey(it.seq), val); err != nil {
+		if err := b.Bucket(entriesBucket).Put(seqKey(seq), val); err != nil {
 			return err
 		}
-		return due.Put(dueKey(it.Next, it.seq), nil)
+		return due.Put(dueKey(e.Next, seq), nil)
 	})
 }
+
+// release has nothing to give back: an entry is held only by being in flight.
+func (q *boltQueue) release(context.Context, *target, item) error { return nil }
+
+func (q *boltQueue) pending(t *target) int { return int(q.counts[t].Load()) }
+
+func (q *boltQueue) close() error { return q.db.Close() }
