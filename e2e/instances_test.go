@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"image/jpeg"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/uploadsets/uploadsets/internal/testsrv"
 )
@@ -36,6 +38,12 @@ type cluster struct {
 
 func startCluster(t *testing.T, sets string) *cluster {
 	t.Helper()
+	return startClusterWith(t, sets, nil)
+}
+
+// startClusterWith also writes files (name → content) beside each instance's config.
+func startClusterWith(t *testing.T, sets string, files map[string]string) *cluster {
+	t.Helper()
 	c := &cluster{s3: testsrv.S3(t), redis: testsrv.Redis(t)}
 	c.bucket = c.s3.Bucket(t, "uploads")
 	config := fmt.Sprintf(`
@@ -49,8 +57,16 @@ s3 {
 }
 redis { url = %[3]q }
 `, c.bucket, c.s3.Endpoint(), c.redis.URL()) + sets
-	c.a = startServerEnv(t, t.TempDir(), config, c.s3.Env()...)
-	c.b = startServerEnv(t, t.TempDir(), config, c.s3.Env()...)
+	dirs := []string{t.TempDir(), t.TempDir()}
+	for _, dir := range dirs {
+		for name, content := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c.a = startServerEnv(t, dirs[0], config, c.s3.Env()...)
+	c.b = startServerEnv(t, dirs[1], config, c.s3.Env()...)
 	return c
 }
 
@@ -355,5 +371,49 @@ s3 {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), `missing`) || !strings.Contains(string(out), `of data_dir cannot be reached`) {
 		t.Errorf("serve: %v\n%s", err, out)
+	}
+}
+
+// The notification outbox is in S3 too: events of uploads placed through either
+// instance reach the app, signed, once each (about: at least once), whether or not
+// the instance that placed them survives (one is killed right after its last answer;
+// internal/notify's tests show the other delivering a dead one's events).
+func TestNotificationsFromTwoInstances(t *testing.T) {
+	rc := newReceiver(t)
+	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("thirty-two bytes of webhook key!"))
+	c := startClusterWith(t, `
+notify "app" {
+  url         = "`+rc.URL+`/hooks"
+  secret_file = "./notify.key"
+  events      = ["upload.placed"]
+  timeout     = "2s"
+}
+`+clusterSet, map[string]string{"notify.key": secret + "\n"})
+	var ids []string
+	for i := range 6 {
+		s := c.a
+		if i%2 == 1 {
+			s = c.b
+		}
+		url, _ := upload(t, s.URL+"/uploads/files/", fmt.Sprintf("n%d.bin", i), randomBytes(t, 2000), 1<<20)
+		ids = append(ids, "upload.placed "+url[strings.LastIndex(url, "/")+1:])
+	}
+	c.a.Kill()
+	got := rc.wait(t, ids...)
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range ids {
+		if err := wh.Verify(got[k].body, got[k].header); err != nil {
+			t.Errorf("%s: signature: %v", k, err)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // a poll of the surviving instance and then some
+	rc.mu.Lock()
+	n := len(rc.got)
+	rc.mu.Unlock()
+	if n > len(ids)+1 {
+		t.Errorf("%d deliveries for %d events", n, len(ids))
 	}
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -112,14 +111,6 @@ func (s *Server) lockerOf(set string) handler.Locker {
 		s.lockers[set] = l
 	}
 	return l
-}
-
-// notOnS3 says what this version cannot do yet with data_dir on S3.
-func notOnS3(cfg *sets.Config) error {
-	if cfg.DataDir.IsS3() && len(cfg.Notify) > 0 {
-		return errors.New("notify blocks with data_dir on S3: this version keeps the notification outbox on local disk only")
-	}
-	return nil
 }
 
 // scratchDir is a set's local directory for what passes through this instance of

@@ -19,12 +19,17 @@ func openOutbox(cfg *sets.Config, s *Server) (*notify.Outbox, error) {
 	if len(cfg.Notify) == 0 {
 		return nil, nil
 	}
-	if err := durable.MkdirAll(cfg.DataDir.Path, cfg.DirMode); err != nil {
-		return nil, err
-	}
 	targets := make([]notify.Target, len(cfg.Notify))
 	for i, n := range cfg.Notify {
 		targets[i] = notify.Target(*n)
+	}
+	if cfg.DataDir.IsS3() {
+		// Shared by every instance; a set's name never begins with a dot, so no
+		// set's uploads are under .notify/.
+		return notify.OpenS3(s.s3, cfg.DataDir.Bucket, cfg.DataDir.Prefix+".notify/", targets, s.log.Named("notify"))
+	}
+	if err := durable.MkdirAll(cfg.DataDir.Path, cfg.DirMode); err != nil {
+		return nil, err
 	}
 	o, err := notify.Open(filepath.Join(cfg.DataDir.Path, "notify.db"), targets, s.log.Named("notify"))
 	if err == nil {

@@ -91,18 +91,9 @@ type instance struct {
 // New builds the server for cfg: it opens every set's store and destination.
 func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
 	s := &Server{log: log, metrics: newMetrics(), lockers: map[string]handler.Locker{}, stores: map[string]*disk.Store{}, s3stores: map[string]*s3uploads.Store{}}
-	if err := notOnS3(cfg); err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var err error
-	if s.outbox, err = openOutbox(cfg, s); err != nil {
-		return nil, fmt.Errorf("notify outbox: %w", err)
-	}
-	if s.outbox != nil {
-		s.metrics.registry.MustRegister(s.outbox.Collector())
-	}
 	if s.shared, err = openShared(cfg, log); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("redis: %w", err)
@@ -110,6 +101,13 @@ func New(cfg *sets.Config, log hclog.Logger) (*Server, error) {
 	if err := s.openData(cfg); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if s.outbox, err = openOutbox(cfg, s); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("notify outbox: %w", err)
+	}
+	if s.outbox != nil {
+		s.metrics.registry.MustRegister(s.outbox.Collector())
 	}
 	inst, err := s.build(cfg, nil)
 	if err != nil {
