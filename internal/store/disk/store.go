@@ -304,6 +304,21 @@ func (s *Store) readRecord(id string) (Record, time.Time, error) {
 	if !ValidID(id) {
 		return Record{}, time.Time{}, handler.ErrNotFound
 	}
+	rec, changed, err := s.readOnce(id)
+	if errors.Is(err, errDataGone) {
+		// Placed or rejected between reading the record and looking at its data
+		// (both remove the data once the record says so): read it again.
+		rec, changed, err = s.readOnce(id)
+	}
+	if errors.Is(err, errDataGone) {
+		err = handler.ErrNotFound // a crash in the middle of Terminate
+	}
+	return rec, changed, err
+}
+
+var errDataGone = errors.New("the data of an unfinished upload is gone")
+
+func (s *Store) readOnce(id string) (Record, time.Time, error) {
 	e, err := s.records.get(s.set, id)
 	if err != nil {
 		return Record{}, time.Time{}, err
@@ -319,7 +334,7 @@ func (s *Store) readRecord(id string) (Record, time.Time, error) {
 	default:
 		data, err := os.Stat(s.binPath(id))
 		if errors.Is(err, fs.ErrNotExist) {
-			return Record{}, e.Changed, handler.ErrNotFound
+			return Record{}, e.Changed, errDataGone
 		}
 		if err != nil {
 			return Record{}, time.Time{}, err

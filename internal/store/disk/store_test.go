@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -424,5 +425,49 @@ func TestFullDiskKeepsWhatWasWritten(t *testing.T) {
 	}
 	if he.HTTPResponse.StatusCode != 503 || strings.Contains(he.Message, "/data") || !strings.Contains(he.Message, `set "docs"`) {
 		t.Errorf("ENOSPC answers %d %q; want 503 naming the set and no path", he.HTTPResponse.StatusCode, he.Message)
+	}
+}
+
+// The record cache never shows what the log does not hold: a change is seen at once,
+// a read that raced with a commit does not put back what the commit replaced, and a
+// caller changing the record it got changes nothing.
+func TestRecordCacheStaysExact(t *testing.T) {
+	r := testRecords(t)
+	s := openStore(t, t.TempDir(), r)
+	id := create(t, s, 3)
+	write(t, s, id, 0, []byte("abc"))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				if _, err := s.Record(id); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	if err := s.MarkPlaced(id, "a.txt", map[string]string{"small": "thumbs/small/a.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	rec, err := s.Record(id)
+	if err != nil || rec.State != Placed || rec.Name != "a.txt" {
+		t.Fatalf("after MarkPlaced: %+v, %v", rec, err)
+	}
+	rec.MetaData["filename"] = "changed"
+	rec.Thumbs["small"] = "changed"
+	again, _ := s.Record(id)
+	if again.MetaData["filename"] != "a.txt" || again.Thumbs["small"] != "thumbs/small/a.txt" {
+		t.Errorf("a caller's change reached the cache: %+v", again)
+	}
+	// What the log holds on disk, read past the cache, is the same.
+	e, err := r.read("docs", id)
+	if err != nil || e.State != Placed || e.Name != "a.txt" {
+		t.Errorf("on disk: %+v, %v", e, err)
+	}
+	u, _ := s.GetUpload(context.Background(), id)
+	if u == nil {
+		t.Fatal("GetUpload of a placed upload")
 	}
 }
