@@ -212,12 +212,14 @@ func copyBlocks(bw blockWriter, src io.Reader, first *[]byte, align, off int) (w
 		}
 	}()
 	// handOver gives the writer the aligned part of what is filled and goes on in a
-	// fresh buffer with the rest (the writer only reads cur[:n]).
+	// fresh buffer with the rest. The rest is copied out first: once handed over, the
+	// buffer is the writer's, which puts it back in the pool when written, and
+	// another upload may be filling it by the time a copy after the hand-over read it.
 	handOver := func(filled int) int {
 		n := filled - filled%align
-		blocks <- block{cur, n}
 		next := pool.Get().(*[]byte)
 		copy(*next, (*cur)[n:filled])
+		blocks <- block{cur, n}
 		cur = next
 		return filled - n
 	}
