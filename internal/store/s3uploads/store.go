@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/hashicorp/go-hclog"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/s3store"
@@ -409,9 +410,33 @@ func (s *Store) Reject(id, reason string) error {
 // the final object, .part and .info. It is idempotent; a failure is logged, and
 // Sweep removes what is left.
 func (s *Store) removeData(ctx context.Context, obj object) {
-	if err := s.terminate(ctx, obj); err != nil {
+	var err error
+	if obj.Assembled {
+		err = s.removeAssembled(ctx, obj.ID)
+	} else {
+		err = s.terminate(ctx, obj)
+	}
+	if err != nil {
 		s.log.Warn("RemoveDataFailed", "id", obj.ID, "error", err)
 	}
+}
+
+// removeAssembled deletes what s3store leaves of a completed upload in one request:
+// its multipart upload is over, so going through s3store's Terminate would only load
+// it (three requests) and abort what is not there (a fourth).
+func (s *Store) removeAssembled(ctx context.Context, id string) error {
+	var objects []types.ObjectIdentifier
+	for _, key := range []string{s.dataKey(id), s.dataKey(id) + ".info", s.dataKey(id) + ".part"} {
+		objects = append(objects, types.ObjectIdentifier{Key: aws.String(key)})
+	}
+	out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+		Bucket: aws.String(s.bucket),
+		Delete: &types.Delete{Objects: objects, Quiet: aws.Bool(true)},
+	})
+	if err == nil && len(out.Errors) > 0 {
+		err = fmt.Errorf("deleting %s: %s", aws.ToString(out.Errors[0].Key), aws.ToString(out.Errors[0].Message))
+	}
+	return err
 }
 
 func (s *Store) terminate(ctx context.Context, obj object) error {
