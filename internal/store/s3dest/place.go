@@ -162,16 +162,19 @@ func (d *Dest) place(req store.Request, owner string, size int64, write func(tar
 		if !held {
 			continue
 		}
-		switch found, err := d.holder(key, ownerTag, size); {
-		case err != nil:
-			return "", fmt.Errorf("s3dest: looking at %q: %w", name, err)
-		case found == ours:
-			return name, nil // an earlier attempt's
-		case found == someone:
-			d.log.Warn("NameTakenOutside", "name", name)
-			continue
-		}
 		if earlier {
+			// An earlier attempt of ours reserved the name: it may have finished.
+			// (A name reserved just now needs no look: a file someone put at its
+			// key outside uploadsets makes the conditional write below fail.)
+			switch found, err := d.holder(key, ownerTag, size); {
+			case err != nil:
+				return "", fmt.Errorf("s3dest: looking at %q: %w", name, err)
+			case found == ours:
+				return name, nil // an earlier attempt's
+			case found == someone:
+				d.log.Warn("NameTakenOutside", "name", name)
+				continue
+			}
 			d.abortAll(name, key) // what an earlier attempt left
 		}
 		t := target{
