@@ -51,7 +51,7 @@ func TestCrashWindows(t *testing.T) {
 
 	t.Run("completed, not recorded", func(t *testing.T) {
 		id := in.upload(t, data, chunk)
-		if _, err := s.update(ctx, id, nil, func(o *object) bool { o.Assembled = false; return true }); err != nil {
+		if _, err := s.update(ctx, id, nil, false, func(o *object) bool { o.Assembled = false; return true }); err != nil {
 			t.Fatal(err)
 		}
 		rec, err := s.Record(id)

@@ -64,7 +64,40 @@ func (s *Store) getRecord(ctx context.Context, id string) (versioned, error) {
 	if err := json.Unmarshal(b, &obj); err != nil {
 		return versioned{}, fmt.Errorf("record %s: %w", s.recordKey(id), err)
 	}
-	return versioned{obj, aws.ToString(out.ETag)}, nil
+	v := versioned{obj, aws.ToString(out.ETag)}
+	s.remember(id, v)
+	return v, nil
+}
+
+// knownSize bounds the versions remembered: of uploads in progress and just finished.
+const knownSize = 4096
+
+// remember keeps the latest version of a record this instance read or wrote, which
+// the next change of it writes over without reading it first. Another instance may
+// have changed it since: the write's If-Match then fails and the change reads it.
+func (s *Store) remember(id string, v versioned) {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	if _, ok := s.known[id]; !ok && len(s.known) >= knownSize {
+		for old := range s.known {
+			delete(s.known, old)
+			break
+		}
+	}
+	s.known[id] = v
+}
+
+func (s *Store) recall(id string) (versioned, bool) {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	v, ok := s.known[id]
+	return v, ok
+}
+
+func (s *Store) forgetVersion(id string) {
+	s.kmu.Lock()
+	delete(s.known, id)
+	s.kmu.Unlock()
 }
 
 // putRecord writes obj over the version etag, or creates it when etag is empty; S3
@@ -89,7 +122,9 @@ func (s *Store) putRecord(ctx context.Context, obj object, etag string) (string,
 	if err != nil {
 		return "", err
 	}
-	return aws.ToString(out.ETag), nil
+	etag = aws.ToString(out.ETag)
+	s.remember(obj.ID, versioned{obj, etag})
+	return etag, nil
 }
 
 // updateAttempts bounds the re-reads of a record that keeps changing under a write.
@@ -100,9 +135,14 @@ const updateAttempts = 8
 // version it read: a record changed meanwhile (another instance, a request without
 // the lock) is read again and fn applied to that. have, when set, is a version
 // already read, tried first.
-func (s *Store) update(ctx context.Context, id string, have *versioned, fn func(*object) bool) (versioned, error) {
+//
+// maybeStale says have may be older than the bucket's (a version remembered from an
+// earlier request): a write over it is refused if so, and a change it says is not
+// needed is judged again on a fresh read.
+func (s *Store) update(ctx context.Context, id string, have *versioned, maybeStale bool, fn func(*object) bool) (versioned, error) {
 	for range updateAttempts {
 		var v versioned
+		fromHave := have != nil
 		if have != nil {
 			v, have = *have, nil
 		} else {
@@ -113,6 +153,9 @@ func (s *Store) update(ctx context.Context, id string, have *versioned, fn func(
 		}
 		next := v.obj
 		if !fn(&next) {
+			if fromHave && maybeStale {
+				continue // read it, then judge
+			}
 			return v, nil
 		}
 		if v.etag == "" {
@@ -130,6 +173,7 @@ func (s *Store) update(ctx context.Context, id string, have *versioned, fn func(
 }
 
 func (s *Store) deleteRecord(ctx context.Context, id string) error {
+	s.forgetVersion(id)
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.recordKey(id))})
 	if err != nil {
 		s.log.Warn("RemoveRecordFailed", "id", id, "error", err)

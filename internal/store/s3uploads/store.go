@@ -56,6 +56,9 @@ type Store struct {
 	// leaves alone whether or not it has a Locker.
 	mu      sync.Mutex
 	writing map[string]int
+
+	kmu   sync.Mutex
+	known map[string]versioned // see remember
 }
 
 type tuning struct {
@@ -116,7 +119,7 @@ func New(client *s3.Client, bucket, prefix string, o Options) (*Store, error) {
 	s := &Store{
 		s3: st, client: client, bucket: bucket, prefix: prefix, set: o.Set, tempDir: o.TempDir,
 		checksum: o.Checksum, locker: o.Locker, changed: o.Changed, log: log,
-		now: o.now, writing: map[string]int{},
+		now: o.now, writing: map[string]int{}, known: map[string]versioned{},
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -350,7 +353,11 @@ func (s *Store) changeState(ctx context.Context, id string, c stateChange) (vers
 		return versioned{}, handler.ErrNotFound
 	}
 	now := s.now().UTC()
-	v, err := s.update(ctx, id, nil, func(o *object) bool { return c.apply(o, now) })
+	var have *versioned
+	if v, ok := s.recall(id); ok {
+		have = &v
+	}
+	v, err := s.update(ctx, id, have, true, func(o *object) bool { return c.apply(o, now) })
 	if errors.Is(err, handler.ErrNotFound) {
 		return v, err
 	}

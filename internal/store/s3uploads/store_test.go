@@ -245,7 +245,7 @@ func TestRecordUpdatesDoNotLoseChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := 0
-	if _, err := first.store.update(ctx, id, &stale, func(o *object) bool {
+	if _, err := first.store.update(ctx, id, &stale, true, func(o *object) bool {
 		calls++
 		o.State = Failed
 		return true

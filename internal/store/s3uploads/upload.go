@@ -125,7 +125,7 @@ func (u *upload) touch(ctx context.Context) {
 	if now.Sub(u.v.obj.Active) < s.activityStep() {
 		return
 	}
-	v, err := s.update(ctx, u.rec.ID, &u.v, func(o *object) bool {
+	v, err := s.update(ctx, u.rec.ID, &u.v, false, func(o *object) bool {
 		if !o.Active.Before(now) {
 			return false
 		}
@@ -174,7 +174,7 @@ func (u *upload) DeclareLength(ctx context.Context, length int64) error {
 	if err := s.s3.AsLengthDeclarableUpload(u.s3).DeclareLength(ctx, length); err != nil {
 		return s.internal("ChangeState", u.rec.ID, err)
 	}
-	v, err := s.update(ctx, u.rec.ID, &u.v, func(o *object) bool {
+	v, err := s.update(ctx, u.rec.ID, &u.v, false, func(o *object) bool {
 		if !o.SizeIsDeferred {
 			return false
 		}
@@ -211,7 +211,7 @@ func (u *upload) FinishUpload(ctx context.Context) error {
 	}
 	now := s.now().UTC()
 	size := u.rec.Size
-	v, err := s.update(ctx, u.rec.ID, &u.v, func(o *object) bool {
+	v, err := s.update(ctx, u.rec.ID, &u.v, false, func(o *object) bool {
 		if o.Assembled {
 			return false
 		}
