@@ -167,6 +167,7 @@ func caseSmallWith(ctx context.Context, s *server, c *tusClient, n, workers int,
 		return nil, fmt.Errorf("warm-up: %w", err)
 	}
 	paths := make([]string, n)
+	cs0 := s.switches()
 	cpu0, _ := s.cpu()
 	t0 := time.Now()
 	err := runWorkers(ctx, n, workers, func(i int) (string, error) {
@@ -176,6 +177,7 @@ func caseSmallWith(ctx context.Context, s *server, c *tusClient, n, workers int,
 	})
 	wall := time.Since(t0)
 	cpu1, _ := s.cpu()
+	cs1 := s.switches()
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +190,7 @@ func caseSmallWith(ctx context.Context, s *server, c *tusClient, n, workers int,
 	return metrics{
 		prefix + ".cpu_ms": float64((cpu1 - cpu0).Microseconds()) / 1000 / float64(n),
 		prefix + ".ups":    float64(n) / wall.Seconds(),
+		prefix + ".cs":     float64(cs1-cs0) / float64(n),
 	}, nil
 }
 

@@ -12,6 +12,7 @@ package powercut
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -100,8 +101,10 @@ func (s *Sim) Syncing(f *os.File, isDir bool) func(error) {
 		return func(error) {}
 	}
 	s.keep(st.Ino, func() (*os.File, error) {
-		fd, err := syscall.Dup(int(f.Fd()))
-		return os.NewFile(uintptr(fd), f.Name()), err
+		// A new read-only descriptor of the same inode, even if no name is left
+		// to it: f may be open for writing only, and a dup of it could not read
+		// the bytes back into an image.
+		return os.Open(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
 	})
 	return func(err error) {
 		if err == nil {

@@ -28,12 +28,17 @@ func (s *Store) expiredError() error {
 		"this upload expired: no byte arrived for %s (the set's expire_after); start a new upload", s.t().expire), http.StatusGone), s.set)
 }
 
-// openForWrite opens the data file for appending and registers the write, so that
-// Sweep leaves the upload alone until done is called.
-func (s *Store) openForWrite(id string) (f *os.File, done func(), err error) {
+// openForWrite opens the data file for appending, creating it if create is set (the
+// upload's first byte: a file is made only for an upload that sends one), and
+// registers the write, so that Sweep leaves the upload alone until done is called.
+func (s *Store) openForWrite(id string, create bool) (f *os.File, done func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, err = durable.OpenFile(s.binPath(id), os.O_WRONLY|os.O_APPEND, 0)
+	flag := os.O_WRONLY | os.O_APPEND
+	if create {
+		flag |= os.O_CREATE
+	}
+	f, err = durable.OpenFile(s.binPath(id), flag, s.t().fileMode)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -33,7 +33,7 @@ func TestExpiry(t *testing.T) {
 	if _, err := s.GetUpload(context.Background(), stale); !errors.Is(err, ErrExpired) {
 		t.Errorf("GetUpload of a stale upload = %v, want ErrExpired", err)
 	}
-	_, done, err := s.openForWrite(busy)
+	_, done, err := s.openForWrite(busy, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,11 @@
 // Package disk keeps a set's partial uploads on local disk, as a tusd DataStore, and
 // every upload's record in a log shared by the data_dir (Records).
 //
-// Each upload's bytes are one file, <id>, appended to and synced before any offset is
-// acknowledged; once placed, that file's inode is the placed file (placement links it).
+// Each upload's bytes are one file, <id>, made by its first byte, appended to and
+// synced before any offset is acknowledged; once placed, that file's inode is the
+// placed file (placement links it). An upload is created by its record alone: a POST
+// costs one commit of the log, shared with the other changes of that moment, and no
+// file creation or directory sync.
 // Unlike tusd's filestore it keeps no per-upload .info file, which filestore rewrites
 // in place (a crash leaves it torn), and it keeps an upload's outcome (placed,
 // rejected) after its bytes have moved away, so that state lives with the store and
@@ -152,7 +155,8 @@ func (s *Store) UseIn(c *handler.StoreComposer) {
 
 func (s *Store) binPath(id string) string { return filepath.Join(s.dir, id) }
 
-// NewUpload creates the empty data file and the record.
+// NewUpload creates the record; the data file comes with the first byte (see
+// WriteChunk).
 func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
 	if info.ID == "" {
 		info.ID = NewID()
@@ -169,27 +173,19 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	rec := Record{FileInfo: info, Limit: limit, Created: s.now().UTC(),
 		Owner: hints[OwnerKey], Folder: hints[FolderKey], Rename: hints[RenameKey]}
 
-	f, err := durable.OpenFile(s.binPath(info.ID), os.O_CREATE|os.O_EXCL|os.O_WRONLY, s.t().fileMode)
-	if err != nil {
-		return nil, s.internal("NewUpload", info.ID, err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, s.internal("NewUpload", info.ID, err)
-	}
-	if err := s.createRecord(rec); err != nil {
-		os.Remove(s.binPath(info.ID))
-		return nil, err
+	if err := s.records.create(s.set, entry{Record: rec, Changed: rec.Created}); err != nil {
+		return nil, s.internal("CreateRecord", rec.ID, err)
 	}
 	if err := s.tell(Created, rec); err != nil {
-		os.Remove(s.binPath(info.ID))
 		s.records.remove(s.set, info.ID)
 		return nil, err
 	}
 	return &upload{store: s, rec: rec}, nil
 }
 
-// GetUpload loads the record. The offset is the data file's size: whatever reached the
-// disk counts, so a crash never makes a client re-send, nor skip, acknowledged bytes.
+// GetUpload loads the record. The offset is the data file's size (0 before it exists):
+// whatever reached the disk counts, so a crash never makes a client re-send, nor skip,
+// acknowledged bytes.
 func (s *Store) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
 	rec, err := s.Record(id)
 	if err != nil {
@@ -227,6 +223,13 @@ func (s *Store) Open(id string) (Record, store.Data, error) {
 	}
 	f, err := durable.OpenFile(s.binPath(id), os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
+		if rec.Offset == 0 {
+			return rec, noData{}, nil // no byte yet
+		}
+		// Placed, rejected or removed since the record was read.
+		if again, err := s.Record(id); err == nil && again.State == Placed {
+			return again, nil, nil
+		}
 		return Record{}, nil, handler.ErrNotFound
 	}
 	if err != nil {
@@ -235,12 +238,21 @@ func (s *Store) Open(id string) (Record, store.Data, error) {
 	return rec, f, nil
 }
 
+// noData is the data of an upload that has none yet.
+type noData struct{}
+
+func (noData) ReadAt([]byte, int64) (int, error) { return 0, io.EOF }
+func (noData) Close() error                      { return nil }
+
 // Source is the upload's data file, which placement links into the destination.
 func (s *Store) Source(id string) store.Source { return store.Source{Path: s.binPath(id)} }
 
 // Head returns up to n first bytes of the upload's data.
 func (s *Store) Head(id string, n int) ([]byte, error) {
 	f, err := durable.OpenFile(s.binPath(id), os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // a zero-byte upload
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -305,18 +317,20 @@ func (s *Store) readRecord(id string) (Record, time.Time, error) {
 		return Record{}, time.Time{}, handler.ErrNotFound
 	}
 	rec, changed, err := s.readOnce(id)
-	if errors.Is(err, errDataGone) {
+	if errors.Is(err, errNoData) {
 		// Placed or rejected between reading the record and looking at its data
 		// (both remove the data once the record says so): read it again.
 		rec, changed, err = s.readOnce(id)
 	}
-	if errors.Is(err, errDataGone) {
-		err = handler.ErrNotFound // a crash in the middle of Terminate
+	if errors.Is(err, errNoData) {
+		// No byte has arrived yet (or the data is gone, which the client learns
+		// by being asked for the bytes again).
+		rec.Offset, rec.Activity, err = 0, changed, nil
 	}
 	return rec, changed, err
 }
 
-var errDataGone = errors.New("the data of an unfinished upload is gone")
+var errNoData = errors.New("an unfinished upload has no data file")
 
 func (s *Store) readOnce(id string) (Record, time.Time, error) {
 	e, err := s.records.get(s.set, id)
@@ -334,7 +348,7 @@ func (s *Store) readOnce(id string) (Record, time.Time, error) {
 	default:
 		data, err := os.Stat(s.binPath(id))
 		if errors.Is(err, fs.ErrNotExist) {
-			return Record{}, e.Changed, errDataGone
+			return rec, e.Changed, errNoData
 		}
 		if err != nil {
 			return Record{}, time.Time{}, err
@@ -359,9 +373,18 @@ func (s *Store) MarkPlaced(id, name string, thumbs map[string]string) error {
 }
 
 // MarkFailed records that the client was told the upload's placement failed, so that
-// only the client's retry places it (see Failed).
+// only the client's retry places it (see Failed). The data file stays, and from now on
+// HEAD reports its bytes: the write that completed the upload left syncing the data
+// directory to placement, which links the file elsewhere (see WriteChunk), so it is
+// synced here, beside the commit.
 func (s *Store) MarkFailed(id string) error {
-	return s.changeState(id, stateChange{State: Failed})
+	dirSynced := make(chan error, 1)
+	go func() { dirSynced <- durable.SyncDir(s.dir) }()
+	err := s.changeState(id, stateChange{State: Failed})
+	if derr := <-dirSynced; err == nil && derr != nil {
+		err = s.internal("ChangeState", id, derr)
+	}
+	return err
 }
 
 // Intend records the name a copy is about to be placed under (see
@@ -378,22 +401,6 @@ func (s *Store) Reject(id, reason string) error {
 	}
 	if err := os.Remove(s.binPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.log.Warn("RemoveDataFailed", "id", id, "error", err)
-	}
-	return nil
-}
-
-// createRecord makes an upload's first record durable, with its data file's name.
-// The two syncs are independent and run side by side: a creation waits for the
-// slower, not for both in turn.
-func (s *Store) createRecord(rec Record) error {
-	dirSynced := make(chan error, 1)
-	go func() { dirSynced <- durable.SyncDir(s.dir) }()
-	err := s.records.create(s.set, entry{Record: rec, Changed: rec.Created})
-	if derr := <-dirSynced; err == nil {
-		err = derr
-	}
-	if err != nil {
-		return s.internal("CreateRecord", rec.ID, err)
 	}
 	return nil
 }

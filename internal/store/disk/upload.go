@@ -25,7 +25,11 @@ func (u *upload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
 }
 
 // WriteChunk appends the body to the data file and syncs it before returning, so an
-// offset the client is told has reached the disk.
+// offset the client is told has reached the disk. The first write makes the file;
+// unless it completes the upload, it also syncs the data directory, beside the data,
+// so that the file's name survives a power cut. A completed upload is linked into its
+// destination, whose sync makes the file durable there; the data directory is synced
+// only if placement fails and the file stays (MarkFailed).
 func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
 	if u.rec.State != Receiving && u.rec.State != Failed {
 		return 0, handler.ErrModifyFinal
@@ -48,7 +52,8 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		}
 		return int64(n), err
 	}
-	f, done, err := u.store.openForWrite(u.rec.ID)
+	first := offset == 0
+	f, done, err := u.store.openForWrite(u.rec.ID, first)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, handler.ErrNotFound
 	}
@@ -84,7 +89,18 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	// Synced after a failed write too: the next HEAD reports the file's size, and
 	// what it reports must be on disk. If the sync fails, this request's bytes
 	// (none acknowledged) are cut off again.
-	if serr := w.sync(); serr != nil {
+	var dirSynced chan error
+	if first && (u.rec.SizeIsDeferred || offset+n < u.rec.Size) {
+		dirSynced = make(chan error, 1)
+		go func() { dirSynced <- durable.SyncDir(u.store.dir) }()
+	}
+	serr := w.sync()
+	if dirSynced != nil {
+		if derr := <-dirSynced; serr == nil {
+			serr = derr
+		}
+	}
+	if serr != nil {
 		if f.Truncate(offset) == nil {
 			n = 0
 			w.sync() // the best that can be done on a disk that fails syncs
@@ -112,6 +128,9 @@ func (u *upload) GetReader(ctx context.Context) (io.ReadCloser, error) {
 		return nil, handler.ErrNotFound
 	}
 	f, err := durable.OpenFile(u.store.binPath(u.rec.ID), os.O_RDONLY, 0)
+	if errors.Is(err, os.ErrNotExist) && u.rec.Offset == 0 {
+		return io.NopCloser(bytes.NewReader(nil)), nil
+	}
 	if err != nil {
 		return nil, u.store.internal("GetReader", u.rec.ID, err)
 	}
@@ -156,9 +175,27 @@ func (c *capReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// FinishUpload has nothing left to do: every chunk was synced as it was written, and
+// FinishUpload makes the data file of an upload that never had a byte (a zero-byte
+// upload: placement links a file); every other chunk was synced as it was written, and
 // placement belongs to the set's finish hook.
-func (u *upload) FinishUpload(ctx context.Context) error { return nil }
+func (u *upload) FinishUpload(ctx context.Context) error {
+	if u.rec.Offset > 0 || u.withheld {
+		return nil
+	}
+	f, done, err := u.store.openForWrite(u.rec.ID, true)
+	if err != nil {
+		return u.store.internal("WriteChunk", u.rec.ID, err)
+	}
+	defer done()
+	err = fdatasync(f) // its inode, which the destination's directory will name
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return u.store.internal("WriteChunk", u.rec.ID, err)
+	}
+	return nil
+}
 
 // Terminate removes a partial upload. A placed file is the set's now, not the
 // uploader's: it is not deleted through the upload URL.
@@ -169,13 +206,14 @@ func (u *upload) Terminate(ctx context.Context) error {
 	if err := u.store.tell(Terminated, u.rec); err != nil {
 		return err
 	}
-	// The data first: a crash in between leaves a record without data, which reads
-	// as not found and which the janitor removes.
-	if err := os.Remove(u.store.binPath(u.rec.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return u.store.internal("Terminate", u.rec.ID, err)
-	}
+	// The record first: a crash in between leaves a data file without a record,
+	// which the janitor removes (a record without its data would read as an upload
+	// with no byte yet).
 	if err := u.store.records.remove(u.store.set, u.rec.ID); err != nil {
 		return u.store.internal("Terminate", u.rec.ID, err)
+	}
+	if err := os.Remove(u.store.binPath(u.rec.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		u.store.log.Warn("RemoveDataFailed", "id", u.rec.ID, "error", err)
 	}
 	return nil
 }

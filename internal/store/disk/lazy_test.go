@@ -1,0 +1,79 @@
+package disk
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/uploadsets/uploadsets/internal/durable/powercut"
+)
+
+// A creation makes the record alone: the data file comes with the first byte, and
+// until then the upload reads as one with no byte (offset 0, nothing to serve).
+func TestDataFileComesWithTheFirstByte(t *testing.T) {
+	s := newStore(t)
+	id := create(t, s, 10)
+	if _, err := os.Stat(s.binPath(id)); !os.IsNotExist(err) {
+		t.Fatalf("data file after creation: %v, want none", err)
+	}
+	if off, err := s.Offset(id); err != nil || off != 0 {
+		t.Fatalf("Offset = %d, %v; want 0", off, err)
+	}
+	rec, data, err := s.Open(id)
+	if err != nil || rec.Offset != 0 {
+		t.Fatalf("Open = %+v, %v", rec, err)
+	}
+	if n, err := data.ReadAt(make([]byte, 1), 0); n != 0 || err != io.EOF {
+		t.Errorf("ReadAt of an upload with no byte = %d, %v; want 0, EOF", n, err)
+	}
+	if head, err := s.Head(id, 16); err != nil || len(head) != 0 {
+		t.Errorf("Head = %q, %v; want nothing", head, err)
+	}
+	write(t, s, id, 0, []byte("abc"))
+	if off, _ := s.Offset(id); off != 3 {
+		t.Errorf("Offset after a write = %d, want 3", off)
+	}
+}
+
+// A zero-byte upload never writes, but placement links its data file: finishing it
+// makes an empty one.
+func TestZeroByteUploadGetsAFileToPlace(t *testing.T) {
+	s := newStore(t)
+	id := create(t, s, 0)
+	up, _ := s.GetUpload(context.Background(), id)
+	if err := up.FinishUpload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(s.Source(id).Path); err != nil || fi.Size() != 0 {
+		t.Errorf("data file of a finished zero-byte upload: %v, %v", fi, err)
+	}
+}
+
+// The data directory is synced wherever the data file is to stay and be reported:
+// after the first write of an upload that goes on, and when placement of a complete
+// one fails (MarkFailed). A complete upload's first write leaves it to placement,
+// which links the file into a destination it syncs. The power cut keeps only what a
+// sync covered.
+func TestDataFileNamesSurviveAPowerCut(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "data")
+	s := openStore(t, dir, testRecords(t))
+	sim := powercut.Start(t, root)
+
+	partial := create(t, s, 10)
+	write(t, s, partial, 0, []byte("abc"))
+	failed := create(t, s, 3)
+	write(t, s, failed, 0, []byte("xyz"))
+	if err := s.MarkFailed(failed); err != nil {
+		t.Fatal(err)
+	}
+	img := sim.Cut(t, nil)
+	for id, want := range map[string]string{partial: "abc", failed: "xyz"} {
+		if got, err := os.ReadFile(filepath.Join(img, "data", id)); err != nil || !bytes.Equal(got, []byte(want)) {
+			t.Errorf("after the cut, %s holds %q (%v); want %q", id, got, err, want)
+		}
+	}
+}
