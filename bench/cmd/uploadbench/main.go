@@ -173,6 +173,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stderr, "run %d/%d  %-10s %-10s %6.1fs  %s  %s\n", r+1, *runs, cs, fl.name,
 					time.Since(t0).Seconds(), m.brief(), status)
 			}
+			if cs == "small" {
+				t0 := time.Now()
+				m, err := measureFloor(tmp, sz.smallN, sz.workers, sz.smallSize)
+				rec.add(limitName, r, m)
+				status := "ok"
+				if err != nil {
+					status = "ERROR: " + err.Error()
+					rec.fail(limitName, cs, r, err)
+				}
+				fmt.Fprintf(stderr, "run %d/%d  %-10s %-10s %6.1fs  %s  %s\n", r+1, *runs, "floor", "-",
+					time.Since(t0).Seconds(), m.brief(), status)
+			}
 			if cs == "large" {
 				t0 := time.Now()
 				m, err := measureLimits(ctx, tmp, sz.large)

@@ -243,7 +243,10 @@ func (r *recorder) render(w io.Writer, sz sizes, cases []string, quickRun bool) 
 	if contains(cases, "s3-lock") {
 		r.renderLock(w, sz)
 	}
-	if lim := r.vals[limitName]; len(lim) > 0 {
+	if lim := r.vals[limitName]; len(lim["floor.durable_cpu_ms"]) > 0 {
+		r.renderFloor(w, sz)
+	}
+	if lim := r.vals[limitName]; len(lim["limit.put"]) > 0 {
 		fmt.Fprintf(w, "\n### This machine's limits for the large case (bench process, no upload server)\n\n")
 		fmt.Fprintf(w, "| limit | MiB/s, median | every run | uploadsets large ÷ limit |\n|---|---:|---|---:|\n")
 		us := medianf(r.vals[uploadsetsName]["large.mibps"])
@@ -262,6 +265,31 @@ func (r *recorder) render(w io.Writer, sz sizes, cases []string, quickRun bool) 
 			fmt.Fprintf(w, "- run %d, %s, %s: %s\n", f.run+1, f.cs, f.server, oneLine(f.err.Error()))
 		}
 	}
+}
+
+// renderFloor shows the small case's floor (floor.go) beside the servers' figures:
+// what durability alone costs per file, and the least a durable server's CPU could
+// be if it did all tusd does and nothing else but the syncs.
+func (r *recorder) renderFloor(w io.Writer, sz sizes) {
+	lim := r.vals[limitName]
+	fmt.Fprintf(w, "\n### The small case's floor: %d files of %s, %d at a time, in the bench process (no HTTP, no server)\n\n", sz.smallN, humanSize(sz.smallSize), sz.workers)
+	fmt.Fprintf(w, "| floor | median | every run |\n|---|---:|---|\n")
+	for _, k := range floorKeys {
+		prec := 3
+		if strings.HasSuffix(k.key, "_fps") {
+			prec = 0
+		} else if strings.HasSuffix(k.key, "_cs") {
+			prec = 1
+		}
+		fmt.Fprintf(w, "| %s | %s | %s |\n", k.label, num(medianf(lim[k.key]), prec), nums(lim[k.key], prec))
+	}
+	cost := medianf(lim["floor.durable_cpu_ms"]) - medianf(lim["floor.page_cpu_ms"])
+	tusd, us := medianf(r.vals[tusdName]["small.cpu_ms"]), medianf(r.vals[uploadsetsName]["small.cpu_ms"])
+	if math.IsNaN(cost) || math.IsNaN(tusd) || tusd == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nDurability alone costs %.3f CPU-ms per file here; tusd's small upload plus that is %.3f CPU-ms, %.2f× tusd: "+
+		"the least a durable server could reach. uploadsets is at %.3f, %.3f above that floor.\n", cost, tusd+cost, (tusd+cost)/tusd, us, us-tusd-cost)
 }
 
 func passMiss(ok bool) string {

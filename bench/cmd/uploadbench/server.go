@@ -298,23 +298,7 @@ func procCPU(pid int) (time.Duration, error) {
 // switches is the number of context switches of the server's threads so far
 // (voluntary and not, from /proc/PID/task/*/status): each blocking syscall costs a few,
 // and on a VM they are a large part of a small upload's CPU.
-func (s *server) switches() int64 {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", s.pid))
-	var n int64
-	for _, t := range tasks {
-		b, err := os.ReadFile(t)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "voluntary_ctxt_switches") {
-				c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				n += c
-			}
-		}
-	}
-	return n
-}
+func (s *server) switches() int64 { return taskSwitches(fmt.Sprintf("/proc/%d/task/*/status", s.pid)) }
 
 // rss is the server's resident set (VmRSS of /proc/PID/status) in bytes.
 func (s *server) rss() (int64, error) {
