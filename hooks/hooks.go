@@ -200,7 +200,7 @@ func (h *Set) Place(ctx context.Context, id string) (string, error) {
 // result with the store. It is also run at startup for uploads whose placement a crash
 // interrupted.
 func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
-	rec, err := h.Store.Record(id)
+	rec, err := h.record(ctx, id)
 	if err != nil {
 		return "", err
 	}
@@ -289,6 +289,18 @@ func (h *Set) Finish(ctx context.Context, id string) (name string, err error) {
 	return name, nil
 }
 
+// record reads an upload's record as the request of ctx sees it, when the store
+// offers that (an S3 store: the request that assembled an upload holds its record
+// already, under the upload's lock, and spares a request to the bucket).
+func (h *Set) record(ctx context.Context, id string) (uploads.Record, error) {
+	if rs, ok := h.Store.(interface {
+		RecordIn(context.Context, string) (uploads.Record, error)
+	}); ok {
+		return rs.RecordIn(ctx, id)
+	}
+	return h.Store.Record(id)
+}
+
 // placeThumbs puts each thumbnail at thumbs/{label}/{name}, name being the placed
 // file's (its folder included) with the thumbnail's extension, and returns them by
 // label. Each name placed is added to placed.
@@ -354,7 +366,7 @@ func (h *Set) checkContent(ctx context.Context, id, safe string) error {
 // removed and the record keeps the reason, so that neither a HEAD nor a retry can make
 // it look like a success. It returns perr, for the client.
 func (h *Set) reject(ctx context.Context, id, name string, perr error) error {
-	rec, err := h.Store.Record(id)
+	rec, err := h.record(ctx, id)
 	if err != nil {
 		return err
 	}

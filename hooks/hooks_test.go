@@ -207,6 +207,36 @@ func TestFinishFailuresAreRetryable(t *testing.T) {
 	}
 }
 
+// requestStore offers each request's own reading of records, as the S3 store does.
+type requestStore struct {
+	*fakeStore
+	seen []context.Context
+}
+
+func (s *requestStore) RecordIn(ctx context.Context, id string) (uploads.Record, error) {
+	s.seen = append(s.seen, ctx)
+	return s.fakeStore.Record(id)
+}
+
+func (s *requestStore) Record(string) (uploads.Record, error) {
+	return uploads.Record{}, errors.New("read outside the request")
+}
+
+// The finish hook reads the record as the request sees it, when the store offers that.
+func TestFinishReadsTheRequestsRecord(t *testing.T) {
+	h, fs, _ := newSet(t, "plain text", "a.txt")
+	rs := &requestStore{fakeStore: fs}
+	h.Store = rs
+	type key struct{}
+	ctx := context.WithValue(context.Background(), key{}, "this request")
+	if _, err := h.PreFinish(handler.HookEvent{Context: ctx, Upload: handler.FileInfo{ID: id}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.seen) != 1 || rs.seen[0].Value(key{}) != "this request" {
+		t.Errorf("%d reads through RecordIn, want one with the request's context", len(rs.seen))
+	}
+}
+
 func TestFileURL(t *testing.T) {
 	h, _, _ := newSet(t, "", "")
 	if got := h.FileURL("http://h:1", "a b#.png"); got != "http://h:1/files/photos/a%20b%23.png" {

@@ -15,6 +15,7 @@ import (
 	"github.com/uploadsets/uploadsets/hooks"
 	"github.com/uploadsets/uploadsets/internal/auth"
 	"github.com/uploadsets/uploadsets/internal/reqid"
+	"github.com/uploadsets/uploadsets/internal/store/s3uploads"
 	"github.com/uploadsets/uploadsets/internal/uploads"
 )
 
@@ -56,7 +57,8 @@ func (s *instance) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 			active := s.metrics.active.WithLabelValues(us.set.Name)
 			active.Inc()
 			defer active.Dec()
-			ctx := uploads.ExpectChecksum(r.Context())
+			// A request that completes an upload on S3 reads its record once.
+			ctx := s3uploads.WithRequest(uploads.ExpectChecksum(r.Context()))
 			if r.Method == http.MethodPost {
 				created = new(string)
 				ctx = context.WithValue(ctx, createdKey{}, created)

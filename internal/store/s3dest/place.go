@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/uploadsets/uploadsets/internal/store"
 )
@@ -99,13 +100,16 @@ func (d *Dest) PlaceObject(req store.Request, owner string, src Object) (string,
 	return d.place(req, owner, src.Size, func(t target) (bool, error) { return d.copyTo(t, src, etag) })
 }
 
-// copyTo has S3 copy src to t, in parts of copyPartSize: a single one up to 5 GiB.
+// copyTo has S3 copy src to t, in parts of copyPartSize copied partsAtOnce at a
+// time: S3 copies each part on its own, so a large file is copied by several of its
+// disks or cores at once rather than one.
 func (d *Dest) copyTo(t target, src Object, etag *string) (bool, error) {
 	if src.Size == 0 {
 		return d.putFile(t, strings.NewReader(""), 0) // no range to copy
 	}
 	source := copySource(src)
-	return d.multipart(t, src.Size, d.copyPartSize, "", func(ctx context.Context, up *string, n int32, off, length int64) (types.CompletedPart, error) {
+	partSize := max(d.copyPartSize, (src.Size+maxParts-1)/maxParts, minPart)
+	return d.multipart(t, src.Size, partSize, "", func(ctx context.Context, up *string, n int32, off, length int64) (types.CompletedPart, error) {
 		out, err := d.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
 			Bucket: &d.bucket, Key: &t.key, UploadId: up, PartNumber: &n,
 			CopySource: &source, CopySourceIfMatch: etag,
@@ -320,15 +324,9 @@ func (d *Dest) multipart(t target, size, partSize int64, sum types.ChecksumAlgor
 			}
 		}
 	}()
-	var parts []types.CompletedPart
-	for off, n := int64(0), int32(1); off < size; off, n = off+partSize, n+1 {
-		ctx, cancel := context.WithTimeout(context.Background(), partTimeout)
-		p, err := part(ctx, up, n, off, min(partSize, size-off))
-		cancel()
-		if err != nil {
-			return false, fmt.Errorf("part %d: %w", n, err)
-		}
-		parts = append(parts, p)
+	parts, err := d.putParts(up, size, partSize, part)
+	if err != nil {
+		return false, err
 	}
 	if err := t.intend(); err != nil {
 		return false, err
@@ -343,6 +341,29 @@ func (d *Dest) multipart(t target, size, partSize int64, sum types.ChecksumAlgor
 		return err
 	})
 	return true, conditional(err)
+}
+
+// putParts puts the parts of multipart upload up, partsAtOnce at a time, and returns
+// them in order. The first part that fails stops the others.
+func (d *Dest) putParts(up *string, size, partSize int64, part partFunc) ([]types.CompletedPart, error) {
+	parts := make([]types.CompletedPart, (size+partSize-1)/partSize)
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(d.partsAtOnce)
+	for i := range parts {
+		g.Go(func() error {
+			off := int64(i) * partSize
+			n := int32(i + 1)
+			ctx, cancel := context.WithTimeout(ctx, partTimeout)
+			defer cancel()
+			p, err := part(ctx, up, n, off, min(partSize, size-off))
+			if err != nil {
+				return fmt.Errorf("part %d: %w", n, err)
+			}
+			parts[i] = p
+			return nil
+		})
+	}
+	return parts, g.Wait()
 }
 
 // conditional turns the answer to a write with If-None-Match into errTaken when the

@@ -554,6 +554,50 @@ func TestServerSideCopy(t *testing.T) {
 	})
 }
 
+// The parts of a large copy are copied at the same time: each UploadPartCopy is held
+// until every part's has started, which only a copy that sends them at once gets past.
+func TestCopyPartsAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const parts = 3
+	var mu sync.Mutex
+	started := 0
+	all := make(chan struct{})
+	client := s3.New(e.srv.Client().Options(), func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Initialize.Add(middleware.InitializeMiddlewareFunc("barrier",
+				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+					if awsmiddleware.GetOperationName(ctx) == "UploadPartCopy" {
+						mu.Lock()
+						if started++; started == parts {
+							close(all)
+						}
+						mu.Unlock()
+						select {
+						case <-all:
+						case <-time.After(30 * time.Second):
+							return middleware.InitializeOutput{}, middleware.Metadata{}, errors.New("the other parts were not started meanwhile")
+						}
+					}
+					return next.HandleInitialize(ctx, in)
+				}), middleware.Before)
+		})
+	})
+	d, err := Open(client, e.dest, "photos/", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.copyPartSize, d.partsAtOnce = minPart, parts
+	data := random(2*minPart+1000, 13)
+	name, err := d.PlaceObject((&record{}).request(numbered("big.bin")), "big", e.upload(t, "big", data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.get(t, e.dest, "photos/"+name); !bytes.Equal(got, data) {
+		t.Errorf("placed %d bytes that are not the upload's %d", len(got), len(data))
+	}
+}
+
 // Local files (image outputs) go up whole, or in parts when they are large.
 func TestPlaceFile(t *testing.T) {
 	t.Parallel()

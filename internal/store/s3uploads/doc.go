@@ -42,10 +42,10 @@
 // and even then no change to a record is lost: every update is a conditional write,
 // re-read and re-applied when another instance wrote in between (412).
 //
-// An upload's activity (for expiry) is written to the record at creation, at
-// completion and after a write when the recorded one is older than a sixteenth of
-// the expiry time (at most 15 minutes): one record write per step rather than per
-// PATCH. Expiry allows for that step, so no upload expires early, and none more than
+// An upload's activity (for expiry) is written to the record at creation, after a
+// write when the recorded one is older than a sixteenth of the expiry time (at most
+// 15 minutes), and with the first change of state after completion: one record
+// write per step rather than per PATCH. Expiry allows for that step, so no upload expires early, and none more than
 // a step late.
 //
 // # Writes
@@ -84,10 +84,13 @@
 //     them again. A spooled body is a local temp file that Sweep removes. A crash
 //     before the activity is recorded can make the upload expire up to that
 //     PATCH's length early.
-//   - FinishUpload: s3store completes the multipart upload, then the record says
-//     the object is assembled. Before the completion, every byte is in parts: the
-//     last is withheld, and its retry completes it. After it, the next load finds
-//     the final object by a HEAD and takes it as assembled.
+//   - FinishUpload: s3store completes the multipart upload. The record says the
+//     object is assembled with the next change of state, which the finish hook
+//     makes in the same request (Intend, MarkPlaced, MarkFailed or Reject, over
+//     the version the request read: no write of its own). Before the completion,
+//     every byte is in parts: the last is withheld, and its retry completes it.
+//     After it, until the record says so, a load finds the final object by a HEAD
+//     and takes it as assembled.
 //   - DeclareLength: .info first, then the record; the length of an upload still
 //     receiving is read from .info, and the record gets it at the latest when the
 //     upload is assembled.
@@ -106,6 +109,15 @@
 // Sweep takes each upload's lock in Options.Locker before it removes it, so that
 // no instance removes an upload another one is writing to; tusd asks the request
 // holding the lock to stop, and the upload is judged on what it then holds.
+//
+// # Reads of the record
+//
+// Every request reads the record from the bucket once, under the upload's lock
+// (tusd's GetUpload), and never trusts a copy from an earlier request: another
+// instance may have changed it since. The PATCH that completes an upload keeps what
+// it read for its finish hook (WithRequest, RecordIn), which would otherwise read it
+// again. A change writes over the version this instance last read or wrote, with
+// If-Match, and reads the record again when another instance wrote in between.
 //
 // # What it needs of S3
 //

@@ -66,6 +66,7 @@ type instance struct {
 type config struct {
 	opts   func(*Options)
 	create func(handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error)
+	finish func(handler.HookEvent) error // run by PreFinishResponseCallback, as the hooks' placement would be
 }
 
 func (b bucket) instance(t testing.TB, cfg config) *instance {
@@ -100,10 +101,13 @@ func (b bucket) instance(t testing.TB, cfg config) *instance {
 		BasePath: "/files/", StoreComposer: composer,
 		Logger:                  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		PreUploadCreateCallback: cfg.create,
-		PreFinishResponseCallback: func(handler.HookEvent) (handler.HTTPResponse, error) {
+		PreFinishResponseCallback: func(ev handler.HookEvent) (handler.HTTPResponse, error) {
 			in.mu.Lock()
-			defer in.mu.Unlock()
 			in.finishes++
+			in.mu.Unlock()
+			if cfg.finish != nil {
+				return handler.HTTPResponse{}, cfg.finish(ev)
+			}
 			return handler.HTTPResponse{}, nil
 		},
 	})
@@ -118,7 +122,7 @@ func (b bucket) instance(t testing.TB, cfg config) *instance {
 	} {
 		mux.Handle(method+" /files/{id}", http.StripPrefix("/files/", f))
 	}
-	ts := httptest.NewServer(withChecksum(h.Middleware(mux)))
+	ts := httptest.NewServer(withRequest(withChecksum(h.Middleware(mux))))
 	t.Cleanup(ts.Close)
 	in.url = ts.URL + "/files/"
 	return in
@@ -139,6 +143,13 @@ func (in *instance) finished() int {
 // The checksum a request's bytes must match travels in its context, as the server's
 // does (disk.ExpectChecksum); this one knows sha256 only.
 type sumKey struct{}
+
+// withRequest gives each request the room of WithRequest, as the server does.
+func withRequest(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(WithRequest(r.Context())))
+	})
+}
 
 func withChecksum(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

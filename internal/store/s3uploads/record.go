@@ -73,8 +73,10 @@ func (s *Store) getRecord(ctx context.Context, id string) (versioned, error) {
 const knownSize = 4096
 
 // remember keeps the latest version of a record this instance read or wrote, which
-// the next change of it writes over without reading it first. Another instance may
-// have changed it since: the write's If-Match then fails and the change reads it.
+// the next change of it writes over without reading it first, with what this
+// instance learnt of the upload since (that its object is assembled: see
+// FinishUpload). Another instance may have changed it since: the write's If-Match
+// then fails and the change reads it.
 func (s *Store) remember(id string, v versioned) {
 	s.kmu.Lock()
 	defer s.kmu.Unlock()

@@ -113,6 +113,8 @@ func New(client *s3.Client, bucket, prefix string, o Options) (*Store, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
+	// s3store's own defaults, which tusd's command line keeps too (parts of 50 MiB,
+	// 20 buffered, 10 sent at once).
 	st := s3store.New(bucket, client)
 	st.ObjectPrefix = prefix
 	st.TemporaryDirectory = o.TempDir

@@ -4,6 +4,7 @@ package s3uploads
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"io"
@@ -153,6 +154,57 @@ func TestMetadataStayInRecord(t *testing.T) {
 	}
 	if len(head.Metadata) != 0 || aws.ToString(head.ContentType) == "text/html" {
 		t.Errorf("final object: metadata %v, Content-Type %q", head.Metadata, aws.ToString(head.ContentType))
+	}
+}
+
+// The finish hook reads the record the completing PATCH holds, with no request to
+// S3, until a change of state; anything else reads the bucket.
+func TestFinishReadsRecordOnce(t *testing.T) {
+	t.Parallel()
+	b := newBucket(t)
+	data := randomBytes(1000, 4)
+	var in *instance
+	type read struct {
+		rec      Record
+		requests int64
+	}
+	var reads []read
+	readIn := func(ctx context.Context, id string) {
+		before := in.requests.Load()
+		rec, err := in.store.RecordIn(ctx, id)
+		if err != nil {
+			t.Error(err)
+		}
+		reads = append(reads, read{rec, in.requests.Load() - before})
+	}
+	in = b.instance(t, config{finish: func(ev handler.HookEvent) error {
+		id := ev.Upload.ID
+		ctx := context.WithoutCancel(ev.Context) // as the hooks pass it on
+		readIn(ctx, id)
+		if err := in.store.Intend(id, "photo.jpg"); err != nil {
+			return err
+		}
+		readIn(ctx, id)
+		return nil
+	}})
+	id := in.upload(t, data, len(data))
+	if len(reads) != 2 {
+		t.Fatalf("%d reads in the finish hook", len(reads))
+	}
+	first := reads[0]
+	if first.requests != 0 {
+		t.Errorf("the first read in the finish hook made %d requests to S3, want none", first.requests)
+	}
+	if r := first.rec; !r.Unplaced() || r.ID != id || r.Offset != int64(len(data)) || r.MetaData["filename"] != "photo.jpg" || r.Created.IsZero() {
+		t.Errorf("the first read: %+v", r)
+	}
+	if r := reads[1]; r.requests == 0 || r.rec.Intended != "photo.jpg" || !r.rec.Unplaced() {
+		t.Errorf("after Intend, a read with %d requests: %+v", r.requests, r.rec)
+	}
+	// Another request holds nothing of it.
+	readIn(WithRequest(t.Context()), id)
+	if r := reads[2]; r.requests == 0 || r.rec.Intended != "photo.jpg" || !r.rec.Unplaced() {
+		t.Errorf("in another request, a read with %d requests: %+v", r.requests, r.rec)
 	}
 }
 

@@ -189,8 +189,8 @@ func (u *upload) DeclareLength(ctx context.Context, length int64) error {
 	return nil
 }
 
-// FinishUpload has s3store assemble the final object, once, and records that it did.
-// Placement belongs to the set's finish hook.
+// FinishUpload has s3store assemble the final object, once. Placement belongs to the
+// set's finish hook, which runs next in the same request.
 func (u *upload) FinishUpload(ctx context.Context) error {
 	s := u.store
 	if u.rec.State == Placed {
@@ -206,24 +206,17 @@ func (u *upload) FinishUpload(ctx context.Context) error {
 		}
 		u.assembled = true
 	}
-	if u.v.obj.Assembled {
-		return nil
+	if !u.v.obj.Assembled {
+		// The record is not written now: the finish hook changes it next in this
+		// request (the name it intends, placed, failed, rejected), and that write,
+		// over the version read at the request's start, says the object is
+		// assembled too: one write fewer per upload. Until then, or if that write
+		// never comes (a crash), a load finds the object by a HEAD.
+		o := &u.v.obj
+		o.Assembled, o.Size, o.SizeIsDeferred, o.Active = true, u.rec.Size, false, s.now().UTC()
+		s.remember(u.rec.ID, u.v)
 	}
-	now := s.now().UTC()
-	size := u.rec.Size
-	v, err := s.update(ctx, u.rec.ID, &u.v, false, func(o *object) bool {
-		if o.Assembled {
-			return false
-		}
-		o.Assembled, o.Size, o.SizeIsDeferred, o.Active = true, size, false, now
-		return true
-	})
-	if err != nil {
-		// The next load finds the object by its HEAD all the same.
-		s.log.Warn("RecordAssembledFailed", "id", u.rec.ID, "error", err)
-		return nil
-	}
-	u.v = v
+	s.keepAssembled(ctx, u.rec.ID, u.v)
 	return nil
 }
 
