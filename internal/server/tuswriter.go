@@ -57,8 +57,11 @@ func (s *instance) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 			active := s.metrics.active.WithLabelValues(us.set.Name)
 			active.Inc()
 			defer active.Dec()
-			// A request that completes an upload on S3 reads its record once.
-			ctx := s3uploads.WithRequest(uploads.ExpectChecksum(r.Context()))
+			ctx := uploads.ExpectChecksum(r.Context())
+			if _, onS3 := us.store.(*s3uploads.Store); onS3 {
+				// A request that completes an upload on S3 reads its record once.
+				ctx = s3uploads.WithRequest(ctx)
+			}
 			if r.Method == http.MethodPost {
 				created = new(string)
 				ctx = context.WithValue(ctx, createdKey{}, created)
