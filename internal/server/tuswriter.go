@@ -65,6 +65,11 @@ func (s *instance) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 			if r.Method == http.MethodPost {
 				created = new(string)
 				ctx = context.WithValue(ctx, createdKey{}, created)
+				// tus's creation-with-upload answers only after the body is
+				// written (the IETF draft's 104 does before: see tusd's PostFileV2).
+				if r.Header.Get("Content-Type") == "application/offset+octet-stream" && !ietfDraft(r) {
+					ctx = uploads.WithBodyToWrite(ctx)
+				}
 			}
 			r = r.WithContext(ctx)
 		}

@@ -5,6 +5,7 @@
 package uploads
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -159,4 +160,21 @@ const (
 // IsNoSpace reports whether err is a full disk or an exhausted quota.
 func IsNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+type bodyKey struct{}
+
+// WithBodyToWrite marks a creation whose request goes on to write its body before
+// anything is answered (tus's creation-with-upload): a store may then make the
+// creation durable while the body is written, and must have made it so before the
+// write returns. Not for the IETF draft's creation, whose 104 tells the client the
+// upload's URL before any byte is written.
+func WithBodyToWrite(ctx context.Context) context.Context {
+	return context.WithValue(ctx, bodyKey{}, true)
+}
+
+// BodyToWrite reports whether ctx comes from WithBodyToWrite.
+func BodyToWrite(ctx context.Context) bool {
+	v, _ := ctx.Value(bodyKey{}).(bool)
+	return v
 }

@@ -7,8 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/uploadsets/uploadsets/internal/durable/powercut"
+	"github.com/uploadsets/uploadsets/internal/uploads"
 )
 
 // A creation makes the record alone: the data file comes with the first byte, and
@@ -75,5 +79,39 @@ func TestDataFileNamesSurviveAPowerCut(t *testing.T) {
 		if got, err := os.ReadFile(filepath.Join(img, "data", id)); err != nil || !bytes.Equal(got, []byte(want)) {
 			t.Errorf("after the cut, %s holds %q (%v); want %q", id, got, err, want)
 		}
+	}
+}
+
+// A creation-with-upload commits its record beside writing the body, and the write
+// does not return (the client hears nothing) before the record is on disk.
+func TestCreationWithUploadWaitsForItsRecord(t *testing.T) {
+	s := newStore(t)
+	tx, err := s.records.db.Begin(true) // holds the log's writer: no commit can finish
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() // again, harmlessly, unless the test failed before
+	ctx := uploads.WithBodyToWrite(context.Background())
+	up, err := s.NewUpload(ctx, handler.FileInfo{Size: 3, MetaData: handler.MetaData{"filename": "a.txt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := up.WriteChunk(ctx, 0, bytes.NewReader([]byte("abc")))
+		wrote <- err
+	}()
+	select {
+	case err := <-wrote:
+		t.Fatalf("the write returned (%v) before its record could be committed", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	tx.Rollback()
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	info, _ := up.GetInfo(ctx)
+	if rec, err := s.records.read(s.set, info.ID); err != nil || rec.ID != info.ID {
+		t.Errorf("record in the log after the write: %+v, %v", rec, err)
 	}
 }

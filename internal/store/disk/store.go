@@ -173,14 +173,30 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	rec := Record{FileInfo: info, Limit: limit, Created: s.now().UTC(),
 		Owner: hints[OwnerKey], Folder: hints[FolderKey], Rename: hints[RenameKey]}
 
-	if err := s.records.create(s.set, entry{Record: rec, Changed: rec.Created}); err != nil {
-		return nil, s.internal("CreateRecord", rec.ID, err)
+	if uploads.BodyToWrite(ctx) {
+		// The client learns of the upload only once its body is written:
+		// the record's commit runs beside that write, which waits for it.
+		created := make(chan error, 1)
+		go func() { created <- s.create(rec) }()
+		return &upload{store: s, rec: rec, created: created}, nil
 	}
-	if err := s.tell(Created, rec); err != nil {
-		s.records.remove(s.set, info.ID)
+	if err := s.create(rec); err != nil {
 		return nil, err
 	}
 	return &upload{store: s, rec: rec}, nil
+}
+
+// create makes the record durable and tells of the new upload; if telling fails, the
+// upload is taken back.
+func (s *Store) create(rec Record) error {
+	if err := s.records.create(s.set, entry{Record: rec, Changed: rec.Created}); err != nil {
+		return s.internal("CreateRecord", rec.ID, err)
+	}
+	if err := s.tell(Created, rec); err != nil {
+		s.records.remove(s.set, rec.ID)
+		return err
+	}
+	return nil
 }
 
 // GetUpload loads the record. The offset is the data file's size (0 before it exists):

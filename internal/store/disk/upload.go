@@ -18,6 +18,19 @@ type upload struct {
 	store    *Store
 	rec      Record
 	withheld bool // GetUpload reported one byte less than the file holds (see ReportedOffset)
+	// created, when set, is the outcome of the record's commit, which a
+	// creation-with-upload runs beside writing the body (see NewUpload).
+	created chan error
+}
+
+// waitCreated returns once the upload's record is durable, or why it is not.
+func (u *upload) waitCreated() error {
+	if u.created == nil {
+		return nil
+	}
+	err := <-u.created
+	u.created <- err // for a second write of the same request, however unlikely
+	return err
 }
 
 func (u *upload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
@@ -31,6 +44,16 @@ func (u *upload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
 // destination, whose sync makes the file durable there; the data directory is synced
 // only if placement fails and the file stays (MarkFailed).
 func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
+	n, err := u.writeChunk(ctx, offset, src)
+	// Nothing of this request is answered before the record is on disk; if it
+	// cannot be, no byte counts (a data file without a record is swept).
+	if cerr := u.waitCreated(); cerr != nil {
+		return 0, cerr
+	}
+	return n, err
+}
+
+func (u *upload) writeChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
 	if u.rec.State != Receiving && u.rec.State != Failed {
 		return 0, handler.ErrModifyFinal
 	}
@@ -179,6 +202,9 @@ func (c *capReader) Read(p []byte) (int, error) {
 // upload: placement links a file); every other chunk was synced as it was written, and
 // placement belongs to the set's finish hook.
 func (u *upload) FinishUpload(ctx context.Context) error {
+	if err := u.waitCreated(); err != nil {
+		return err
+	}
 	if u.rec.Offset > 0 || u.withheld {
 		return nil
 	}
