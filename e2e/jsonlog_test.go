@@ -70,3 +70,22 @@ log {
 		}
 	}
 }
+
+// A creation-with-upload is logged as its events happened: the upload is created,
+// then placed, in one request.
+func TestCreationWithUploadLogsCreationFirst(t *testing.T) {
+	s := startServer(t, oneSet)
+	res, _ := do(t, http.MethodPost, s.URL+"/uploads/files/", strings.NewReader("hello"), map[string]string{
+		"Upload-Length": "5", "Upload-Metadata": encodeMeta(map[string]string{"filename": "one.txt"}),
+		"Content-Type": "application/offset+octet-stream",
+	})
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("creation-with-upload: %d", res.StatusCode)
+	}
+	waitLog(t, s, "UploadPlaced", 1)
+	log := s.Log()
+	created, placed := strings.Index(log, "UploadCreated:"), strings.Index(log, "UploadPlaced:")
+	if created < 0 || created > placed {
+		t.Errorf("UploadCreated at %d, UploadPlaced at %d: want the creation first\n%s", created, placed, log)
+	}
+}

@@ -65,6 +65,7 @@ func (s *instance) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 			if r.Method == http.MethodPost {
 				created = new(string)
 				ctx = context.WithValue(ctx, createdKey{}, created)
+				ctx = uploads.WithCreatedHook(ctx, func(rec uploads.Record) { s.logCreated(us, r, rec.ID) })
 				// tus's creation-with-upload answers only after the body is
 				// written (the IETF draft's 104 does before: see tusd's PostFileV2).
 				if r.Header.Get("Content-Type") == "application/offset+octet-stream" && !ietfDraft(r) {
@@ -147,19 +148,24 @@ func (s *instance) tusHeaders(us *uploadSet, next http.Handler) http.Handler {
 			return 0, ""
 		}
 		next.ServeHTTP(tw, r)
-		s.responded(us, r, tw, created)
+		s.responded(us, r, tw)
 	})
 }
 
-// responded logs creations and terminations, and counts error responses, now that
-// the status is known.
-func (s *instance) responded(us *uploadSet, r *http.Request, tw *tusWriter, created *string) {
+// logCreated logs an upload the request created, once its record is durable (the
+// store calls it: see uploads.WithCreatedHook), so that it comes before whatever the
+// request goes on to do with it, and whether or not the rest of the request works.
+func (s *instance) logCreated(us *uploadSet, r *http.Request, id string) {
+	meta := handler.ParseMetadataHeader(r.Header.Get("Upload-Metadata"))
+	us.hooks.Log.Info("UploadCreated", "set", us.set.Name, "request_id", reqid.From(r.Context()), "id", id,
+		"name", hooks.Quote(hooks.ClientName(meta)), "size", r.Header.Get("Upload-Length"), "client", r.RemoteAddr)
+}
+
+// responded logs terminations and counts error responses, now that the status is
+// known.
+func (s *instance) responded(us *uploadSet, r *http.Request, tw *tusWriter) {
 	log := us.hooks.Log.With("set", us.set.Name, "request_id", reqid.From(r.Context()))
 	switch {
-	case tw.status == http.StatusCreated && created != nil:
-		meta := handler.ParseMetadataHeader(r.Header.Get("Upload-Metadata"))
-		log.Info("UploadCreated", "id", *created, "name", hooks.Quote(hooks.ClientName(meta)),
-			"size", r.Header.Get("Upload-Length"), "client", r.RemoteAddr)
 	case tw.status == http.StatusNoContent && r.Method == http.MethodDelete:
 		log.Info("UploadTerminated", "id", lastSegment(r.URL.Path), "client", r.RemoteAddr)
 	case tw.cut:

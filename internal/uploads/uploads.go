@@ -178,3 +178,19 @@ func BodyToWrite(ctx context.Context) bool {
 	v, _ := ctx.Value(bodyKey{}).(bool)
 	return v
 }
+
+type createdHookKey struct{}
+
+// WithCreatedHook returns a context in which a store calls fn once an upload it
+// creates is durable (RunCreatedHook): the server logs the creation there, before
+// anything that follows in the same request (a creation-with-upload's placement).
+func WithCreatedHook(ctx context.Context, fn func(Record)) context.Context {
+	return context.WithValue(ctx, createdHookKey{}, fn)
+}
+
+// RunCreatedHook calls the hook of ctx, if it has one, for rec.
+func RunCreatedHook(ctx context.Context, rec Record) {
+	if fn, ok := ctx.Value(createdHookKey{}).(func(Record)); ok {
+		fn(rec)
+	}
+}

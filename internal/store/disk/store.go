@@ -177,10 +177,10 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 		// The client learns of the upload only once its body is written:
 		// the record's commit runs beside that write, which waits for it.
 		created := make(chan error, 1)
-		go func() { created <- s.create(rec) }()
+		go func() { created <- s.create(ctx, rec) }()
 		return &upload{store: s, rec: rec, created: created}, nil
 	}
-	if err := s.create(rec); err != nil {
+	if err := s.create(ctx, rec); err != nil {
 		return nil, err
 	}
 	return &upload{store: s, rec: rec}, nil
@@ -188,7 +188,7 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 
 // create makes the record durable and tells of the new upload; if telling fails, the
 // upload is taken back.
-func (s *Store) create(rec Record) error {
+func (s *Store) create(ctx context.Context, rec Record) error {
 	if err := s.records.create(s.set, entry{Record: rec, Changed: rec.Created}); err != nil {
 		return s.internal("CreateRecord", rec.ID, err)
 	}
@@ -196,6 +196,7 @@ func (s *Store) create(rec Record) error {
 		s.records.remove(s.set, rec.ID)
 		return err
 	}
+	uploads.RunCreatedHook(ctx, rec)
 	return nil
 }
 

@@ -207,6 +207,7 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 		s.deleteRecord(ctx, id)
 		return nil, err
 	}
+	uploads.RunCreatedHook(ctx, rec)
 	return &upload{store: s, v: versioned{obj, etag}, rec: rec, s3: up}, nil
 }
 
