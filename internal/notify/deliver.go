@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"time"
 )
@@ -78,7 +79,13 @@ func (o *Outbox) deliver(ctx context.Context, t *target) {
 		wait := o.poll
 		if free := maxInFlight - t.inFlightCount(); free > 0 {
 			now := o.now()
+			t.forgetReleased()
 			items, next, err := o.q.due(ctx, t, now, free)
+			// An entry whose attempt ended while the queue was being read may have
+			// been read as it was before its outcome was stored (a bbolt
+			// transaction, a listing): it is looked at again next time, by a read
+			// that sees the outcome, rather than attempted twice.
+			items = slices.DeleteFunc(items, func(it item) bool { return t.releasedSince(it.key) })
 			switch {
 			case err != nil && ctx.Err() == nil:
 				o.log.Error("NotifyOutboxError", "notify", t.Name, "error", err)
@@ -114,8 +121,24 @@ func (t *target) take(key string) {
 func (t *target) release(key string) {
 	t.mu.Lock()
 	delete(t.inFlight, key)
+	t.released[key] = true
 	t.mu.Unlock()
 	t.poke() // a slot is free
+}
+
+// forgetReleased starts a new read of the queue: what is released from now on
+// ended after the read began (releasedSince).
+func (t *target) forgetReleased() {
+	t.mu.Lock()
+	clear(t.released)
+	t.mu.Unlock()
+}
+
+// releasedSince reports whether key's attempt ended since forgetReleased.
+func (t *target) releasedSince(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.released[key]
 }
 
 func (t *target) busy(key string) bool {

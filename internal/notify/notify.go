@@ -170,6 +170,7 @@ type target struct {
 
 	mu       sync.Mutex
 	inFlight map[string]bool // keys of the entries being attempted
+	released map[string]bool // keys whose attempt ended since the last read of the queue began
 }
 
 // Open opens (or creates) the outbox at path; the server keeps it at
@@ -233,7 +234,7 @@ func newTarget(t Target) *target {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		wake:     make(chan struct{}, 1),
-		inFlight: map[string]bool{},
+		inFlight: map[string]bool{}, released: map[string]bool{},
 	}
 }
 

@@ -620,3 +620,37 @@ func TestMatchesConfig(t *testing.T) {
 		t.Errorf("Target(n) = %+v", got)
 	}
 }
+
+// An attempt that ends after another attempt stored the entry's outcome (a read of the
+// queue older than that outcome) changes nothing: it neither counts the entry twice
+// nor puts it back to be sent again. Under load this drove Pending to -1, and a
+// restarted outbox never looked empty.
+func TestOutcomeOfAGoneEntryChangesNothing(t *testing.T) {
+	o := open(t, filepath.Join(t.TempDir(), "notify.db"), nil, crashTarget)
+	if err := o.Publish(placed("photos", "u1")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, tg, q := context.Background(), o.targets[0], o.q.(*boltQueue)
+	items, _, err := q.due(ctx, tg, time.Now(), 10)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("due = %d items, %v", len(items), err)
+	}
+	stale := items[0]
+	if err := q.done(ctx, tg, stale); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.done(ctx, tg, stale); err != nil {
+		t.Fatal(err)
+	}
+	if got := o.Pending("app"); got != 0 {
+		t.Errorf("Pending after the entry was done twice = %d, want 0", got)
+	}
+	e := stale.entry
+	e.Attempts, e.Next = 1, time.Now()
+	if err := q.reschedule(ctx, tg, stale, e); err != nil {
+		t.Fatal(err)
+	}
+	if items, _, _ := q.due(ctx, tg, time.Now().Add(time.Hour), 10); len(items) != 0 {
+		t.Errorf("a failed attempt of a delivered entry put it back: %d due", len(items))
+	}
+}

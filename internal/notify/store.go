@@ -196,17 +196,25 @@ func (q *boltQueue) due(_ context.Context, t *target, now time.Time, n int) ([]i
 	return out, next, err
 }
 
-// done removes a delivered or dropped entry.
+// done removes a delivered or dropped entry (and counts it once, should an attempt
+// of an entry that is gone end here anyway).
 func (q *boltQueue) done(_ context.Context, t *target, it item) error {
 	seq := seqOf(it)
+	var removed bool
 	err := q.db.Batch(func(tx *bolt.Tx) error {
+		removed = false
 		b := tx.Bucket(q.buckets[t])
 		if err := b.Bucket(dueBucket).Delete(dueKey(it.Next, seq)); err != nil {
 			return err
 		}
-		return b.Bucket(entriesBucket).Delete(seqKey(seq))
+		entries := b.Bucket(entriesBucket)
+		if entries.Get(seqKey(seq)) == nil {
+			return nil
+		}
+		removed = true
+		return entries.Delete(seqKey(seq))
 	})
-	if err == nil {
+	if err == nil && removed {
 		q.counts[t].Add(-1)
 	}
 	return err
@@ -223,6 +231,9 @@ func (q *boltQueue) reschedule(_ context.Context, t *target, it item, e entry) e
 	return q.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(q.buckets[t])
 		due := b.Bucket(dueBucket)
+		if due.Get(dueKey(it.Next, seq)) == nil {
+			return nil // delivered or rescheduled since it was read: nothing to undo
+		}
 		if err := due.Delete(dueKey(it.Next, seq)); err != nil {
 			return err
 		}
