@@ -11,6 +11,7 @@ import (
 
 	"github.com/tus/tusd/v2/pkg/handler"
 
+	"github.com/uploadsets/uploadsets/internal/durable"
 	"github.com/uploadsets/uploadsets/internal/durable/powercut"
 	"github.com/uploadsets/uploadsets/internal/uploads"
 )
@@ -56,26 +57,34 @@ func TestZeroByteUploadGetsAFileToPlace(t *testing.T) {
 	}
 }
 
-// The data directory is synced wherever the data file is to stay and be reported:
-// after the first write of an upload that goes on, and when placement of a complete
-// one fails (MarkFailed). A complete upload's first write leaves it to placement,
-// which links the file into a destination it syncs. The power cut keeps only what a
-// sync covered.
+// The first write syncs the data directory, whether the upload goes on or is
+// complete: after a power cut the data file of each is there, whole. For a complete
+// one this matters when placement has linked the file into a synced destination but
+// the record does not say so yet: without its data file the restart would see an
+// upload with no byte (the client sends it again, it is placed a second time) and a
+// file in the destination that nothing names.
 func TestDataFileNamesSurviveAPowerCut(t *testing.T) {
 	root := t.TempDir()
-	dir := filepath.Join(root, "data")
+	dir, dest := filepath.Join(root, "data"), filepath.Join(root, "dest")
+	if err := os.Mkdir(dest, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	s := openStore(t, dir, testRecords(t))
 	sim := powercut.Start(t, root)
 
 	partial := create(t, s, 10)
 	write(t, s, partial, 0, []byte("abc"))
-	failed := create(t, s, 3)
-	write(t, s, failed, 0, []byte("xyz"))
-	if err := s.MarkFailed(failed); err != nil {
+	complete := create(t, s, 3)
+	write(t, s, complete, 0, []byte("xyz"))
+	// What placement does before it records the outcome.
+	if err := os.Link(s.Source(complete).Path, filepath.Join(dest, "a.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := durable.SyncDir(dest); err != nil {
 		t.Fatal(err)
 	}
 	img := sim.Cut(t, nil)
-	for id, want := range map[string]string{partial: "abc", failed: "xyz"} {
+	for id, want := range map[string]string{partial: "abc", complete: "xyz"} {
 		if got, err := os.ReadFile(filepath.Join(img, "data", id)); err != nil || !bytes.Equal(got, []byte(want)) {
 			t.Errorf("after the cut, %s holds %q (%v); want %q", id, got, err, want)
 		}

@@ -390,18 +390,9 @@ func (s *Store) MarkPlaced(id, name string, thumbs map[string]string) error {
 }
 
 // MarkFailed records that the client was told the upload's placement failed, so that
-// only the client's retry places it (see Failed). The data file stays, and from now on
-// HEAD reports its bytes: the write that completed the upload left syncing the data
-// directory to placement, which links the file elsewhere (see WriteChunk), so it is
-// synced here, beside the commit.
+// only the client's retry places it (see Failed).
 func (s *Store) MarkFailed(id string) error {
-	dirSynced := make(chan error, 1)
-	go func() { dirSynced <- durable.SyncDir(s.dir) }()
-	err := s.changeState(id, stateChange{State: Failed})
-	if derr := <-dirSynced; err == nil && derr != nil {
-		err = s.internal("ChangeState", id, derr)
-	}
-	return err
+	return s.changeState(id, stateChange{State: Failed})
 }
 
 // Intend records the name a copy is about to be placed under (see

@@ -38,11 +38,12 @@ func (u *upload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
 }
 
 // WriteChunk appends the body to the data file and syncs it before returning, so an
-// offset the client is told has reached the disk. The first write makes the file;
-// unless it completes the upload, it also syncs the data directory, beside the data,
-// so that the file's name survives a power cut. A completed upload is linked into its
-// destination, whose sync makes the file durable there; the data directory is synced
-// only if placement fails and the file stays (MarkFailed).
+// offset the client is told has reached the disk. The first write makes the file and
+// syncs the data directory beside the data, so that the file's name survives a power
+// cut even when the write completes the upload: the upload's offset is read from it,
+// and a cut between placement's link and the record saying so leaves the complete
+// upload for the restart to find where it went (placement is idempotent), rather than
+// a file in the destination that nothing names and a client sending it again.
 func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
 	n, err := u.writeChunk(ctx, offset, src)
 	// Nothing of this request is answered before the record is on disk; if it
@@ -113,7 +114,7 @@ func (u *upload) writeChunk(ctx context.Context, offset int64, src io.Reader) (i
 	// what it reports must be on disk. If the sync fails, this request's bytes
 	// (none acknowledged) are cut off again.
 	var dirSynced chan error
-	if first && (u.rec.SizeIsDeferred || offset+n < u.rec.Size) {
+	if first {
 		dirSynced = make(chan error, 1)
 		go func() { dirSynced <- durable.SyncDir(u.store.dir) }()
 	}
